@@ -1,0 +1,120 @@
+//! The string escaper: exactly the seed library's output (`json.dumps(…, ensure_ascii=False)`,
+//! which is also serde_json's): `\"`, `\\`, the short escapes `\b \t \n \f \r`, `\u00xx` with
+//! lowercase hex for the other control characters U+0000–U+001F, and everything else as raw
+//! UTF-8 (`/`, DEL, U+2028 and emoji included).
+
+use crate::codec::Out;
+use crate::text::{Segment, Str};
+
+/// What to write for each byte: 0 = itself, `u` = `\u00xx`, else the short escape letter.
+static ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = b'u';
+        i += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0a] = b'n';
+    table[0x0c] = b'f';
+    table[0x0d] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes a [`Str`] as a quoted JSON string. Runs between escapes in an escaped `Str` are
+/// already valid output (the scanner refused raw control characters and quotes) and are
+/// copied as they are; each escape is decoded and written again in the canonical form.
+pub(super) fn write_json_str(out: &mut Out<'_>, text: &Str<'_>) {
+    out.put_byte(b'"');
+    for segment in text.segments() {
+        match segment {
+            Segment::Text(run) => write_escaped(out, run.as_bytes()),
+            Segment::Char(c) => write_escaped(out, c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    out.put_byte(b'"');
+}
+
+fn write_escaped(out: &mut Out<'_>, bytes: &[u8]) {
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = ESCAPE[b as usize];
+        if escape == 0 {
+            continue;
+        }
+        out.put(&bytes[start..i]);
+        if escape == b'u' {
+            out.put(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]);
+        } else {
+            out.put(&[b'\\', escape]);
+        }
+        start = i + 1;
+    }
+    out.put(&bytes[start..]);
+}
+
+/// serde-json-core writes `\u001F` with uppercase hex; the seed (and the envelope) write
+/// lowercase. Rewrites the escapes in `json` (one serialized value) in place.
+pub(super) fn lowercase_unicode_escapes(json: &mut [u8]) {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        if json.get(i + 1) == Some(&b'u') {
+            if let Some(digits) = json.get_mut(i + 2..i + 6) {
+                digits.make_ascii_lowercase();
+            }
+            i += 6;
+        } else {
+            i += 2;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escaped(text: &str) -> std::vec::Vec<u8> {
+        let mut buf = [0u8; 128];
+        let mut out = Out::new(&mut buf);
+        write_json_str(&mut out, &Str::new(text));
+        let n = out.finish().unwrap();
+        buf[..n].to_vec()
+    }
+
+    /// The exact bytes recorded from the seed library (seed000-transcripts.md, A.1b).
+    #[test]
+    fn seed_escaping() {
+        let input = "a\u{0}b\u{1f}c\td\ne\"f\\g/h\u{7f}i\u{2028}j😀ké";
+        let expected =
+            b"\"a\\u0000b\\u001fc\\td\\ne\\\"f\\\\g/h\x7fi\xe2\x80\xa8j\xf0\x9f\x98\x80k\xc3\xa9\"";
+        assert_eq!(escaped(input), expected);
+    }
+
+    #[test]
+    fn short_escapes() {
+        assert_eq!(escaped("\u{8}\u{c}\r"), b"\"\\b\\f\\r\"");
+    }
+
+    #[test]
+    fn uppercase_escapes_are_lowered() {
+        let mut json = *br#"{"a":"\u001F\\u001F","b":"\"\u00AB"}"#;
+        lowercase_unicode_escapes(&mut json);
+        assert_eq!(&json, br#"{"a":"\u001f\\u001F","b":"\"\u00ab"}"#);
+    }
+}

@@ -1,0 +1,370 @@
+//! JSON text frames, the seed library's wire format.
+//!
+//! Decoding walks the top-level object once with our own scanner ([`scan`]): `id`, `type`,
+//! `endpoint` and `kind` come back as [`Str`]s borrowed from the input, `data` as its raw
+//! text, so numbers and escapes inside it are echoed byte for byte. Encoding is compact, in
+//! the seed's member order, with the seed's escaping ([`escape`]).
+//!
+//! Input rules: strict RFC 8259 (no `NaN` / `Infinity`), any JSON whitespace, UTF-8
+//! validated, escapes validated (surrogate pairs joined, lone surrogates refused), unknown
+//! members ignored, a duplicated member: the last one wins.
+
+mod escape;
+mod scan;
+
+use serde::{Deserialize, Serialize};
+
+use self::scan::Scanner;
+use crate::codec::{
+    Codec, DecodeError, DecodeFailure, EncodeError, Member, MessageKind, Out, SyntaxError,
+    ValueError,
+};
+use crate::frame::{Data, ErrorBody, Frame, Payload};
+use crate::limits::{MAX_ID_LEN, MAX_NAME_LEN};
+use crate::text::Str;
+
+/// The JSON codec: text messages, subprotocol `quartet.v1.json`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct JsonCodec;
+
+impl Codec for JsonCodec {
+    const MESSAGE_KIND: MessageKind = MessageKind::Text;
+    const SUBPROTOCOL: &'static str = "quartet.v1.json";
+
+    fn decode(input: &[u8]) -> Result<Frame<'_>, DecodeFailure<'_>> {
+        let text = core::str::from_utf8(input).map_err(|_| DecodeError::NotUtf8)?;
+        Envelope::scan(text)?.into_frame()
+    }
+
+    fn encode<D: Payload>(frame: &Frame<'_, D>, out: &mut [u8]) -> Result<usize, EncodeError> {
+        let mut w = Out::new(out);
+        match frame {
+            Frame::Event { kind, data } => {
+                w.put(br#"{"type":"event","kind":"#);
+                escape::write_json_str(&mut w, kind);
+                w.put(br#","data":"#);
+                write_payload(&mut w, data)?;
+            }
+            Frame::Request { id, endpoint, data } => {
+                w.put(br#"{"id":"#);
+                escape::write_json_str(&mut w, id);
+                w.put(br#","type":"request","endpoint":"#);
+                escape::write_json_str(&mut w, endpoint);
+                w.put(br#","data":"#);
+                write_payload(&mut w, data)?;
+            }
+            Frame::Response { id, data } => {
+                w.put(br#"{"id":"#);
+                escape::write_json_str(&mut w, id);
+                w.put(br#","type":"response","data":"#);
+                write_payload(&mut w, data)?;
+            }
+            Frame::ResponseError { id, error } => {
+                w.put(br#"{"id":"#);
+                escape::write_json_str(&mut w, id);
+                w.put(br#","type":"response.error","data":"#);
+                write_error_body(&mut w, error);
+            }
+        }
+        w.put_byte(b'}');
+        w.finish()
+    }
+
+    fn encode_value<T: Serialize + ?Sized>(
+        value: &T,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        match serde_json_core::to_slice(value, out) {
+            Ok(len) => {
+                escape::lowercase_unicode_escapes(&mut out[..len]);
+                Ok(len)
+            }
+            Err(serde_json_core::ser::Error::BufferFull) => {
+                Err(EncodeError::BufferTooSmall { required: None })
+            }
+            #[allow(unreachable_patterns)] // serde-json-core may grow error variants.
+            Err(_) => Err(EncodeError::Value),
+        }
+    }
+
+    fn encode_error_body(body: &ErrorBody<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
+        let mut w = Out::new(out);
+        write_error_body(&mut w, body);
+        w.finish()
+    }
+
+    fn decode_error_body(data: Data<'_>) -> Result<ErrorBody<'_>, DecodeError> {
+        let text = core::str::from_utf8(data.as_bytes()).map_err(|_| DecodeError::NotUtf8)?;
+        error_body(text).ok_or(DecodeError::InvalidErrorBody)
+    }
+
+    fn decode_value_with<'de, T: Deserialize<'de>>(
+        data: Data<'de>,
+        scratch: &mut [u8],
+    ) -> Result<T, ValueError> {
+        match serde_json_core::from_slice_escaped(data.as_bytes(), scratch) {
+            Ok((value, _)) => Ok(value),
+            Err(serde_json_core::de::Error::EscapedStringIsTooLong) => {
+                Err(ValueError::ScratchTooSmall)
+            }
+            Err(serde_json_core::de::Error::TrailingCharacters) => Err(ValueError::TrailingData),
+            Err(_) => Err(ValueError::Invalid),
+        }
+    }
+}
+
+fn write_payload<D: Payload>(w: &mut Out<'_>, data: &D) -> Result<(), EncodeError> {
+    let written = data.write::<JsonCodec>(w.room());
+    w.advance(written)
+}
+
+fn write_error_body(w: &mut Out<'_>, body: &ErrorBody<'_>) {
+    w.put(br#"{"reason":"#);
+    escape::write_json_str(w, &body.reason);
+    w.put(br#","code":"#);
+    escape::write_json_str(w, &body.code);
+    w.put_byte(b'}');
+}
+
+/// A string-valued envelope member as found.
+#[derive(Clone, Copy, Default)]
+enum Field<'a> {
+    #[default]
+    Missing,
+    NotString,
+    Str(Str<'a>),
+}
+
+impl<'a> Field<'a> {
+    fn require(self, member: Member, max_len: usize) -> Result<Str<'a>, DecodeError> {
+        match self {
+            Field::Missing => Err(DecodeError::MissingMember(member)),
+            Field::NotString => Err(DecodeError::NotAString(member)),
+            Field::Str(s) if s.len() > max_len => Err(DecodeError::TooLong(member)),
+            Field::Str(s) => Ok(s),
+        }
+    }
+}
+
+/// The members of the top-level object that the envelope uses.
+#[derive(Default)]
+struct Envelope<'a> {
+    id: Field<'a>,
+    frame_type: Field<'a>,
+    endpoint: Field<'a>,
+    kind: Field<'a>,
+    data: Option<&'a str>,
+}
+
+#[derive(Clone, Copy)]
+enum Key {
+    Id,
+    Type,
+    Endpoint,
+    Kind,
+    Data,
+}
+
+impl Key {
+    const ALL: [(Self, &'static str); 5] = [
+        (Self::Id, "id"),
+        (Self::Type, "type"),
+        (Self::Endpoint, "endpoint"),
+        (Self::Kind, "kind"),
+        (Self::Data, "data"),
+    ];
+
+    fn classify(key: Str<'_>) -> Option<Self> {
+        match key.as_plain() {
+            Some("id") => Some(Self::Id),
+            Some("type") => Some(Self::Type),
+            Some("endpoint") => Some(Self::Endpoint),
+            Some("kind") => Some(Self::Kind),
+            Some("data") => Some(Self::Data),
+            Some(_) => None,
+            // An escaped key (`"\u0069d"`) is rare: compare by content.
+            None => Self::ALL
+                .iter()
+                .find(|(_, name)| key == *name)
+                .map(|&(k, _)| k),
+        }
+    }
+}
+
+impl<'a> Envelope<'a> {
+    /// Reads one complete top-level JSON value. Errors here leave no usable id: the input
+    /// is not a well-formed object.
+    fn scan(text: &'a str) -> Result<Self, DecodeError> {
+        let mut s = Scanner::new(text);
+        s.skip_ws();
+        if s.peek() != Some(b'{') {
+            // Well-formed JSON that is not an object is `NotAnObject`; anything else is the
+            // syntax error that makes it not JSON.
+            s.value(0)?;
+            s.skip_ws();
+            return Err(if s.at_end() {
+                DecodeError::NotAnObject
+            } else {
+                DecodeError::TrailingData
+            });
+        }
+        let mut envelope = Self::default();
+        object(&mut s, |s, key| {
+            let Some(key) = Key::classify(key) else {
+                return s.value(1);
+            };
+            let field = match key {
+                Key::Id => &mut envelope.id,
+                Key::Type => &mut envelope.frame_type,
+                Key::Endpoint => &mut envelope.endpoint,
+                Key::Kind => &mut envelope.kind,
+                Key::Data => {
+                    let start = s.pos();
+                    s.value(1)?;
+                    envelope.data = Some(s.slice(start, s.pos()));
+                    return Ok(());
+                }
+            };
+            *field = string_field(s)?;
+            Ok(())
+        })?;
+        s.skip_ws();
+        if !s.at_end() {
+            return Err(DecodeError::TrailingData);
+        }
+        Ok(envelope)
+    }
+
+    fn into_frame(self) -> Result<Frame<'a>, DecodeFailure<'a>> {
+        let usable_id = match self.id {
+            Field::Str(id) if id.len() <= MAX_ID_LEN => Some(id),
+            _ => None,
+        };
+        let fail = |error| DecodeFailure {
+            error,
+            id: usable_id,
+        };
+        let frame_type = match self.frame_type {
+            Field::Missing => return Err(fail(DecodeError::MissingMember(Member::Type))),
+            Field::NotString => return Err(fail(DecodeError::NotAString(Member::Type))),
+            Field::Str(t) => t,
+        };
+        let data = || {
+            self.data
+                .map(|d| Data::new(d.as_bytes()))
+                .ok_or(DecodeError::MissingMember(Member::Data))
+        };
+        let id = || self.id.require(Member::Id, MAX_ID_LEN);
+        let frame = if frame_type == "request" {
+            (|| {
+                let id = id()?;
+                let endpoint = self.endpoint.require(Member::Endpoint, MAX_NAME_LEN)?;
+                Ok(Frame::Request {
+                    id,
+                    endpoint,
+                    data: data()?,
+                })
+            })()
+        } else if frame_type == "event" {
+            (|| {
+                let kind = self.kind.require(Member::Kind, MAX_NAME_LEN)?;
+                Ok(Frame::Event {
+                    kind,
+                    data: data()?,
+                })
+            })()
+        } else if frame_type == "response" {
+            (|| {
+                Ok(Frame::Response {
+                    id: id()?,
+                    data: data()?,
+                })
+            })()
+        } else if frame_type == "response.error" {
+            (|| {
+                let id = id()?;
+                let body = data()?;
+                let error = error_body(body.as_str().unwrap_or_default())
+                    .ok_or(DecodeError::InvalidErrorBody)?;
+                Ok(Frame::ResponseError { id, error })
+            })()
+        } else {
+            Err(DecodeError::UnknownType)
+        };
+        frame.map_err(fail)
+    }
+}
+
+/// Reads a member value that should be a string.
+fn string_field<'a>(s: &mut Scanner<'a>) -> Result<Field<'a>, DecodeError> {
+    if s.peek() == Some(b'"') {
+        let (text, escaped) = s.string()?;
+        Ok(Field::Str(Str::from_json(text, escaped)))
+    } else {
+        s.value(1)?;
+        Ok(Field::NotString)
+    }
+}
+
+/// Walks the members of the object whose `{` is at the cursor. `member` gets each key and
+/// must consume the value that follows it.
+fn object<'a>(
+    s: &mut Scanner<'a>,
+    mut member: impl FnMut(&mut Scanner<'a>, Str<'a>) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    s.expect(b'{')?;
+    s.skip_ws();
+    if s.peek() == Some(b'}') {
+        s.expect(b'}')?;
+        return Ok(());
+    }
+    loop {
+        if s.peek() != Some(b'"') {
+            return Err(s.syntax(SyntaxError::UnexpectedByte));
+        }
+        let (key, escaped) = s.string()?;
+        s.skip_ws();
+        s.expect(b':')?;
+        s.skip_ws();
+        member(s, Str::from_json(key, escaped))?;
+        s.skip_ws();
+        match s.peek() {
+            Some(b',') => {
+                s.expect(b',')?;
+                s.skip_ws();
+            }
+            Some(b'}') => {
+                s.expect(b'}')?;
+                return Ok(());
+            }
+            _ => return Err(s.syntax(SyntaxError::UnexpectedByte)),
+        }
+    }
+}
+
+/// `{"reason": string, "code": string}` (other members ignored, last duplicate wins).
+fn error_body(text: &str) -> Option<ErrorBody<'_>> {
+    let mut s = Scanner::new(text);
+    s.skip_ws();
+    if s.peek() != Some(b'{') {
+        return None;
+    }
+    let (mut reason, mut code) = (Field::Missing, Field::Missing);
+    object(&mut s, |s, key| {
+        if key == "reason" {
+            reason = string_field(s)?;
+        } else if key == "code" {
+            code = string_field(s)?;
+        } else {
+            s.value(1)?;
+        }
+        Ok(())
+    })
+    .ok()?;
+    s.skip_ws();
+    match (s.at_end(), reason, code) {
+        (true, Field::Str(reason), Field::Str(code)) => Some(ErrorBody { reason, code }),
+        _ => None,
+    }
+}
