@@ -379,10 +379,6 @@ impl<'a> Out<'a> {
         self.buf.get_mut(start..end)
     }
 
-    pub(crate) fn buf_len(&self) -> usize {
-        self.buf.len()
-    }
-
     /// Accounts for a payload written (or measured) at the cursor.
     pub(crate) fn advance(
         &mut self,

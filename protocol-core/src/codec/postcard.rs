@@ -236,11 +236,10 @@ fn write_bytes<D: Payload>(w: &mut Out<'_>, data: &D) -> Result<(), EncodeError>
                 postcard::to_slice(&(len as u64), &mut prefix).map_err(|_| EncodeError::Value)?;
             let extra = prefix.len() - 1;
             let end = start + prefix.len() + len;
-            if end <= w.buf_len() {
-                if let Some(region) = w.written_mut(start, end) {
-                    region.copy_within(1..1 + len, prefix.len());
-                    region[..prefix.len()].copy_from_slice(prefix);
-                }
+            // When it does not fit, nothing moves and `advance` reports the size needed.
+            if let Some(region) = w.written_mut(start, end) {
+                region.copy_within(1..1 + len, prefix.len());
+                region[..prefix.len()].copy_from_slice(prefix);
             }
             w.advance(Ok(len + extra))
         }

@@ -366,7 +366,7 @@ mod tests {
         for &(input, kind) in cases {
             match check(input) {
                 Err(DecodeError::Syntax { kind: found, .. }) => {
-                    assert_eq!(found, kind, "{input:?}")
+                    assert_eq!(found, kind, "{input:?}");
                 }
                 Err(DecodeError::TrailingData) if input == "01" => {}
                 other => panic!("{input:?}: {other:?}"),
