@@ -31,6 +31,7 @@ impl<'a> Str<'a> {
 
     /// The body of a JSON string as it appeared between its quotes. `escaped` says whether it
     /// contains a backslash. The caller must have validated it.
+    #[cfg(any(feature = "json", test))]
     pub(crate) const fn from_json(raw: &'a str, escaped: bool) -> Self {
         Self { raw, escaped }
     }

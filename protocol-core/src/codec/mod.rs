@@ -364,6 +364,7 @@ impl<'a> Out<'a> {
         self.pos = self.pos.saturating_add(1);
     }
 
+    #[cfg(feature = "postcard")]
     pub(crate) fn pos(&self) -> usize {
         self.pos
     }
@@ -375,6 +376,7 @@ impl<'a> Out<'a> {
     }
 
     /// Mutable access to already-written bytes `range` (used to patch in place).
+    #[cfg(feature = "postcard")]
     pub(crate) fn written_mut(&mut self, start: usize, end: usize) -> Option<&mut [u8]> {
         self.buf.get_mut(start..end)
     }
