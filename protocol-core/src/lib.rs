@@ -21,7 +21,10 @@
 //! - [`frame`]: [`Frame`], the representation of the four frames, and [`Payload`], what can
 //!   be written as `data`.
 //! - [`codec`]: the [`Codec`] trait that turns bytes into a [`Frame`] and back, with its
-//!   [`DecodeError`] and [`EncodeError`].
+//!   [`DecodeError`] and [`EncodeError`]; [`CodecSet`] and [`negotiate`] pick one per
+//!   connection from the WebSocket subprotocol.
+//! - [`connection`]: [`ServerConnection`] and [`ClientConnection`], the two sides of the
+//!   state machine: inputs `handle_*(now, …)`, application commands, outputs `poll_*`.
 //!
 //! # Features
 //! `json` and `postcard` each enable one codec (at least one is required); `defmt` derives
@@ -37,6 +40,7 @@ compile_error!("protocol-core needs at least one codec: enable the `json` or `po
 extern crate std;
 
 pub mod codec;
+pub mod connection;
 pub mod frame;
 pub mod limits;
 pub mod text;
@@ -45,11 +49,18 @@ pub mod time;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
+#[cfg(all(feature = "json", feature = "postcard"))]
+pub use codec::AnyCodec;
 #[cfg(feature = "json")]
 pub use codec::JsonCodec;
 #[cfg(feature = "postcard")]
 pub use codec::PostcardCodec;
-pub use codec::{Codec, DecodeError, DecodeFailure, EncodeError, MessageKind, ValueError};
+pub use codec::{
+    Codec, CodecSet, DecodeError, DecodeFailure, EncodeError, MessageKind, ValueError, negotiate,
+};
+pub use connection::{
+    CallError, ClientConnection, Config, Event, Profile, ServerConnection, State, Transmit,
+};
 pub use frame::{Data, ErrorBody, Frame, FrameType, Payload, Typed};
 pub use text::Str;
 pub use time::{Duration, Instant};

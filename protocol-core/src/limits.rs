@@ -23,3 +23,36 @@ pub const DEFAULT_MAX_FRAME_LEN: usize = 4096;
 /// unescape JSON strings in typed data. Default 256. A longer *escaped* string needs
 /// [`Codec::decode_value_with`](crate::Codec::decode_value_with) and a larger buffer.
 pub const VALUE_SCRATCH_LEN: usize = 256;
+
+/// Requests a server connection runs at once unless its type says otherwise (a const
+/// generic). Default 8. One more is answered `busy` with its id.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+
+/// Requests a client connection waits for at once unless its type says otherwise (a const
+/// generic). Default 8. One more is refused to the caller (`TooManyPending`).
+pub const DEFAULT_MAX_PENDING: usize = 8;
+
+/// Replies the core composes itself (error answers) that can wait for `poll_transmit`
+/// (a const generic). Default 4. One input adds at most one; when the queue is full,
+/// `handle_message` refuses to take more input until it is drained (`TransmitQueueFull`).
+pub const DEFAULT_REPLY_QUEUE: usize = 4;
+
+/// Longest close reason, in bytes (RFC 6455: a control frame payload is at most 125 bytes,
+/// two of them the code). Default 123.
+pub const MAX_CLOSE_REASON_LEN: usize = 123;
+
+/// Time from connection start to accept or reject (server) or to the server's answer
+/// (client). Default 10 s.
+pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+
+/// Nothing received for this long: the core closes with 1001. Default 60 s.
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
+
+/// Nothing received for this long: the core asks for a WebSocket ping. Default 20 s.
+pub const DEFAULT_KEEPALIVE_MS: u64 = 20_000;
+
+/// Our close frame unanswered for this long: the connection is over anyway. Default 5 s.
+pub const DEFAULT_CLOSE_TIMEOUT_MS: u64 = 5_000;
+
+/// A client request unanswered for this long fails with `timeout`. Default 30 s.
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;

@@ -22,11 +22,15 @@ use crate::text::Str;
 mod json;
 #[cfg(feature = "postcard")]
 mod postcard;
+mod set;
 
 #[cfg(feature = "json")]
 pub use json::JsonCodec;
 #[cfg(feature = "postcard")]
 pub use postcard::PostcardCodec;
+#[cfg(all(feature = "json", feature = "postcard"))]
+pub use set::AnyCodec;
+pub use set::{CodecSet, Negotiated, NoCommonSubprotocol, negotiate};
 
 /// The WebSocket message type a codec's frames travel in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
