@@ -98,6 +98,7 @@ fn codecs(c: &mut Criterion) {
         tags: ["a", "b", "c"],
     };
     let value_len = PostcardCodec::encode_value(&echo, &mut value).expect("the value fits");
+    assert_eq!(value_len, 20);
     let mut postcard_request = [0u8; 128];
     let request = Frame::Request {
         id: Str::new("42"),
@@ -107,6 +108,7 @@ fn codecs(c: &mut Criterion) {
     let request_len =
         PostcardCodec::encode(&request, &mut postcard_request).expect("the request fits");
     let postcard_request = &postcard_request[..request_len];
+    assert_eq!(postcard_request.len(), 30);
     let Ok(Frame::Request { id, data, .. }) = PostcardCodec::decode(postcard_request) else {
         panic!("the postcard request decodes");
     };
