@@ -25,6 +25,8 @@
 //!   connection from the WebSocket subprotocol.
 //! - [`connection`]: [`ServerConnection`] and [`ClientConnection`], the two sides of the
 //!   state machine: inputs `handle_*(now, …)`, application commands, outputs `poll_*`.
+//! - [`endpoint`]: typed endpoint descriptions ([`Endpoint`](endpoint::Endpoint)) and a
+//!   synchronous typed router on top of the server connection.
 //!
 //! # Features
 //! `json` and `postcard` each enable one codec (at least one is required); `defmt` derives
@@ -41,6 +43,7 @@ extern crate std;
 
 pub mod codec;
 pub mod connection;
+pub mod endpoint;
 pub mod frame;
 pub mod limits;
 pub mod text;

@@ -5,7 +5,7 @@
 
 use core::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::codec::{Codec, DecodeError, DecodeFailure, EncodeError, MessageKind, ValueError};
 use crate::frame::{Data, ErrorBody, Frame, Payload};
@@ -39,6 +39,15 @@ pub trait CodecSet: Copy + Eq + fmt::Debug {
     /// # Errors
     /// As [`Codec::decode_value`].
     fn decode_value<'de, T: Deserialize<'de>>(self, data: Data<'de>) -> Result<T, ValueError>;
+    /// [`Codec::encode_value`] with this codec.
+    ///
+    /// # Errors
+    /// As [`Codec::encode_value`].
+    fn encode_value<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError>;
     /// [`Codec::decode_error_body`] with this codec.
     ///
     /// # Errors
@@ -76,6 +85,13 @@ impl<C: Codec + Copy + Eq + fmt::Debug + Default> CodecSet for C {
     }
     fn decode_error_body(self, data: Data<'_>) -> Result<ErrorBody<'_>, DecodeError> {
         <C as Codec>::decode_error_body(data)
+    }
+    fn encode_value<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        <C as Codec>::encode_value(value, out)
     }
 }
 
@@ -144,6 +160,13 @@ impl CodecSet for AnyCodec {
     }
     fn decode_error_body(self, data: Data<'_>) -> Result<ErrorBody<'_>, DecodeError> {
         dispatch!(self, C => <C as Codec>::decode_error_body(data))
+    }
+    fn encode_value<T: Serialize + ?Sized>(
+        self,
+        value: &T,
+        out: &mut [u8],
+    ) -> Result<usize, EncodeError> {
+        dispatch!(self, C => <C as Codec>::encode_value(value, out))
     }
 }
 
