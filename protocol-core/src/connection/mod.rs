@@ -378,3 +378,22 @@ pub enum Event {
     /// connection, on every path, and always the last event.
     Exit(Exit),
 }
+
+/// The size of a connection at the default limits, checked at compile time on 32-bit targets
+/// such as `thumbv7em-none-eabihf` (the I/O buffers are the caller's and not included).
+pub const MAX_CONNECTION_SIZE: usize = 1536;
+
+#[cfg(target_pointer_width = "32")]
+const _: () = {
+    use crate::codec::CodecSet;
+    const fn check<W: CodecSet>() {
+        assert!(core::mem::size_of::<ServerConnection<W>>() <= MAX_CONNECTION_SIZE);
+        assert!(core::mem::size_of::<ClientConnection<W>>() <= MAX_CONNECTION_SIZE);
+    }
+    #[cfg(feature = "json")]
+    check::<crate::JsonCodec>();
+    #[cfg(feature = "postcard")]
+    check::<crate::PostcardCodec>();
+    #[cfg(all(feature = "json", feature = "postcard"))]
+    check::<crate::AnyCodec>();
+};
