@@ -236,10 +236,9 @@ fn check_accept_satisfies_client(request: &crate::UpgradeRequest<'_>, protocol: 
     let mut nonce = [0; 18];
     let decoded = BASE64.decode_slice(request.key(), &mut nonce);
     assert_eq!(decoded, Ok(16), "accepted keys are base64 of 16 bytes");
-    let mut replay = nonce.into_iter();
     let mut random = |dest: &mut [u8]| {
-        dest.iter_mut()
-            .for_each(|b| *b = replay.next().unwrap_or(0))
+        let len = dest.len().min(16);
+        dest[..len].copy_from_slice(&nonce[..len]);
     };
     let handshake = ClientHandshake::new(&mut random, SUPPORTED_PROTOCOLS);
     assert_eq!(handshake.key(), request.key());
@@ -283,4 +282,120 @@ fn response_transcript(input: &[u8], capacity: usize, chunk_len: usize) -> u64 {
         }
     });
     transcript.0
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::{CloseCode, OpCode, encode_close_frame, encode_frame};
+
+    /// xorshift64: reproducible pseudo-random inputs without a dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    fn frame(opcode: OpCode, fin: bool, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+        let mut out = std::vec![0; payload.len() + 14];
+        let len = encode_frame(&mut out, opcode, fin, mask, payload).unwrap();
+        out.truncate(len);
+        out
+    }
+
+    fn frame_stream(mask: Option<[u8; 4]>) -> Vec<u8> {
+        let mut close = [0; 32];
+        let close_len = encode_close_frame(&mut close, mask, Some(CloseCode(1000)), "bye").unwrap();
+        [
+            frame(OpCode::Text, false, mask, "caf\u{e9} ".as_bytes()),
+            frame(OpCode::Ping, true, mask, b"p"),
+            frame(OpCode::Continuation, true, mask, "\u{2603}".as_bytes()),
+            frame(OpCode::Binary, true, mask, &[0xAA; 200]),
+            frame(OpCode::Pong, true, mask, b""),
+            close[..close_len].to_vec(),
+        ]
+        .concat()
+    }
+
+    fn request() -> Vec<u8> {
+        b"GET /chat?x=1 HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+          Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: superchat, chat\r\n\r\n"
+            .to_vec()
+    }
+
+    fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
+        let mut data = seed.to_vec();
+        for _ in 0..=rng.below(4) {
+            let at = rng.below(data.len());
+            match rng.below(4) {
+                0 if !data.is_empty() => data[at] ^= 1 << rng.below(8),
+                1 if !data.is_empty() => data[at] = rng.next() as u8,
+                2 => data.insert(at, rng.next() as u8),
+                _ => data.truncate(at),
+            }
+        }
+        data
+    }
+
+    fn with_selector(selector: u8, data: &[u8]) -> Vec<u8> {
+        let mut input = std::vec![selector];
+        input.extend_from_slice(data);
+        input
+    }
+
+    #[test]
+    fn fuzz_ws_frames_agrees_on_valid_streams() {
+        for selector in 0..=255 {
+            fuzz_ws_frames(&with_selector(selector, &frame_stream(Some([1, 2, 3, 4]))));
+            fuzz_ws_frames(&with_selector(selector, &frame_stream(None)));
+        }
+    }
+
+    #[test]
+    fn fuzz_http_upgrade_agrees_on_valid_request() {
+        for selector in 0..=255 {
+            fuzz_http_upgrade(&with_selector(selector, &request()));
+        }
+    }
+
+    #[test]
+    fn fuzz_entry_points_survive_mutated_and_random_input() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let seeds = [
+            frame_stream(Some([9, 8, 7, 6])),
+            frame_stream(None),
+            request(),
+        ];
+        for _ in 0..3_000 {
+            let seed = &seeds[rng.below(seeds.len())];
+            let data = with_selector(rng.next() as u8, &mutate(&mut rng, seed));
+            fuzz_ws_frames(&data);
+            fuzz_http_upgrade(&data);
+            let random: Vec<u8> = (0..rng.below(64)).map(|_| rng.next() as u8).collect();
+            fuzz_ws_frames(&random);
+            fuzz_http_upgrade(&random);
+        }
+    }
+
+    #[test]
+    fn fuzz_entry_points_accept_empty_input() {
+        fuzz_ws_frames(&[]);
+        fuzz_http_upgrade(&[]);
+        fuzz_ws_frames(&[0]);
+        fuzz_http_upgrade(&[0]);
+    }
 }
