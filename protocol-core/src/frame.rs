@@ -148,9 +148,18 @@ impl<'a> ErrorBody<'a> {
 ///
 /// As a [`Payload`] it is written verbatim, so it must be in the format of the codec that
 /// writes it (echoing a decoded `data` with the same codec is always right).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Data<'a>(&'a [u8]);
+
+impl core::fmt::Debug for Data<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.as_str() {
+            Some(text) => f.debug_tuple("Data").field(&text).finish(),
+            None => f.debug_tuple("Data").field(&self.0).finish(),
+        }
+    }
+}
 
 impl<'a> Data<'a> {
     /// Wraps bytes already encoded in the codec's format (for JSON: exactly one JSON value).

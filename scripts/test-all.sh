@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace. Installs what it needs first (rustup targets and
+# components); when a download is refused it says so in one line and skips only what depends
+# on it. Safe to run again. The last line is `N passed, N failed`: every test that cargo ran,
+# plus one per check (fmt, clippy, embedded builds).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+failures=()
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+note() { printf '==> %s\n' "$*"; }
+
+check() { # check NAME COMMAND...: one pass or one failure
+    local name=$1
+    shift
+    note "$name"
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        failures+=("$name")
+    fi
+}
+
+tests() { # tests NAME COMMAND...: counts every `test result:` line of cargo's output
+    local name=$1
+    shift
+    note "$name"
+    "$@" 2>&1 | tee "$log"
+    local status=${PIPESTATUS[0]}
+    local counts
+    counts=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+        END { printf "%d %d", p, f }' "$log")
+    passed=$((passed + ${counts% *}))
+    failed=$((failed + ${counts#* }))
+    if [ "$status" -ne 0 ] && [ "${counts#* }" -eq 0 ]; then
+        failed=$((failed + 1)) # it failed before running tests (a build error)
+        failures+=("$name")
+    elif [ "$status" -ne 0 ]; then
+        failures+=("$name")
+    fi
+}
+
+# ---- Setup -------------------------------------------------------------------------------
+have_target() { rustup target list --installed 2>/dev/null | grep -qx "$1"; }
+embedded=1
+if ! have_target thumbv7em-none-eabihf; then
+    rustup target add thumbv7em-none-eabihf >/dev/null 2>&1 ||
+        { echo "SKIP: rustup could not download thumbv7em-none-eabihf; embedded builds skipped"; embedded=0; }
+fi
+lints=1
+for component in clippy rustfmt; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+        rustup component add "$component" >/dev/null 2>&1 ||
+            { echo "SKIP: rustup could not download $component; lint checks skipped"; lints=0; }
+    fi
+done
+
+# ---- Checks ------------------------------------------------------------------------------
+if [ "$lints" -eq 1 ]; then
+    check "fmt" cargo fmt --all --check
+    check "clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
+fi
+
+if [ "$embedded" -eq 1 ]; then
+    for features in json postcard "json,defmt" "postcard,defmt" "json,postcard,defmt"; do
+        check "protocol-core for thumbv7em-none-eabihf ($features)" \
+            cargo build --quiet -p protocol-core --no-default-features --features "$features" \
+            --target thumbv7em-none-eabihf
+    done
+    note "protocol-core without a codec must not build"
+    if cargo build --quiet -p protocol-core --no-default-features --target thumbv7em-none-eabihf 2>/dev/null; then
+        failed=$((failed + 1)); failures+=("no-codec build must fail")
+    else
+        passed=$((passed + 1))
+    fi
+    check "ws-sansio for thumbv7em-none-eabihf" \
+        cargo build --quiet -p ws-sansio --features defmt --target thumbv7em-none-eabihf
+fi
+
+# ---- Tests -------------------------------------------------------------------------------
+tests "workspace tests" cargo test --workspace
+
+if [ "${#failures[@]}" -gt 0 ]; then
+    printf 'failed: %s\n' "${failures[@]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
