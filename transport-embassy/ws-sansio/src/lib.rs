@@ -15,6 +15,56 @@
 //! - Low-level frame codec: [`FrameHeader::parse`], [`encode_frame`],
 //!   [`encode_close_frame`], [`apply_mask`].
 //!
+//! # Example: the server side
+//!
+//! ```
+//! use ws_sansio::{Connection, Event, HeaderBuffer, Instant, Status};
+//!
+//! # let received: &[u8] = b"GET /chat HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n\
+//! #     Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+//! #     Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n\r\n\
+//! #     \x81\x82\x01\x02\x03\x04\x69\x6b";
+//! let mut header_storage = [0; 1024];
+//! let mut headers = HeaderBuffer::new(&mut header_storage);
+//! let mut out = [0; 256];
+//! headers.feed(received); // bytes read from the socket
+//! let header_len = match headers.parse_request() {
+//!     Ok(Status::Complete(request)) => {
+//!         let protocol = request.select_protocol(&["chat"]);
+//!         let len = request.write_accept(protocol, &[], &mut out)?;
+//!         // send out[..len]
+//!         request.header_len()
+//!     }
+//!     Ok(Status::Incomplete) => return Ok(()), // read more and parse again
+//!     Err(error) => {
+//!         let len = error.write_response(&mut out)?;
+//!         // send out[..len], then close the socket
+//!         return Ok(());
+//!     }
+//! };
+//!
+//! let mut message_buffer = [0; 4096];
+//! let mut connection = Connection::server(&mut message_buffer);
+//! // Bytes after the header section are the first frames.
+//! let mut input = headers.after_headers(header_len);
+//! let now = Instant::from_millis(0); // from the caller's clock
+//! while !input.is_empty() {
+//!     let used = connection.handle_input(now, input)?;
+//!     input = &input[used..];
+//!     if let Some(Event::Text(text)) = connection.poll_event() {
+//!         assert_eq!(text, "hi");
+//!     }
+//!     while let Some(len) = connection.poll_transmit(&mut out)? {
+//!         // send out[..len]
+//! #       let _ = len;
+//!     }
+//! }
+//! if connection.should_close_transport() {
+//!     // close the socket
+//! }
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
+//!
 //! # Limits
 //!
 //! | Limit | Value | When exceeded |

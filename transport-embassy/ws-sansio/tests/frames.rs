@@ -394,6 +394,15 @@ fn invalid_utf8_fails_before_the_message_ends() {
 }
 
 #[test]
+fn utf8_encoded_surrogate_in_text_is_1007() {
+    let (seen, _, _) = server_sees(&client_frame(0x81, b"\xed\xa0\x80"), BIG, 1);
+    assert_eq!(
+        seen,
+        [Seen::Error(ProtocolError::InvalidUtf8), sent_close(1007)]
+    );
+}
+
+#[test]
 fn binary_messages_are_not_utf8_checked() {
     let (seen, _, _) = server_sees(&client_frame(0x82, &[0xFF]), BIG, usize::MAX);
     assert_eq!(seen, [Seen::Binary(vec![0xFF])]);
@@ -502,6 +511,17 @@ fn valid_close_codes_are_accepted_and_echoed() {
 fn close_reason_invalid_utf8_is_1007() {
     let mut payload = close_payload(1000, "");
     payload.extend_from_slice(&[0xCE, 0xBA, 0xE1, 0xBD]); // truncated
+    let (seen, _, _) = server_sees(&client_frame(0x88, &payload), BIG, usize::MAX);
+    assert_eq!(
+        seen,
+        [
+            Seen::Error(ProtocolError::InvalidCloseReason),
+            sent_close(1007)
+        ]
+    );
+    // Autobahn case 7.5.1: a UTF-16 surrogate encoded as UTF-8 is invalid too.
+    let mut payload = close_payload(1000, "");
+    payload.extend_from_slice(b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited");
     let (seen, _, _) = server_sees(&client_frame(0x88, &payload), BIG, usize::MAX);
     assert_eq!(
         seen,
