@@ -19,7 +19,7 @@ mod timer;
 
 use core::fmt;
 
-pub use client::{ClientConnection, ClientReceived, RequestId};
+pub use client::{ClientConnection, ClientReceived, RequestId, Unusable};
 pub use server::{
     Failure, Refusal, Request, RequestToken, RouteId, Routes, ServerConnection, ServerReceived,
 };
