@@ -354,8 +354,8 @@ fn client_pending_bound_is_refused_to_the_caller() {
     conn.connect(NOW).unwrap();
     conn.handle_accepted(NOW, JsonCodec).unwrap();
     let mut out = [0u8; 128];
-    conn.request(NOW, "a", &Typed(&1), None, &mut out).unwrap();
-    conn.request(NOW, "b", &Typed(&1), None, &mut out).unwrap();
+    let _ = conn.request(NOW, "a", &Typed(&1), None, &mut out).unwrap();
+    let _ = conn.request(NOW, "b", &Typed(&1), None, &mut out).unwrap();
     assert_eq!(
         conn.request(NOW, "c", &Typed(&1), None, &mut out)
             .unwrap_err(),
