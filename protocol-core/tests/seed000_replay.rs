@@ -94,7 +94,7 @@ impl Game {
                 // The seed accepts anyway and reports the hook's failure.
                 game.conn.accept(now, JsonCodec).unwrap();
                 let body = ErrorBody::new("Internal server error", "internal-error");
-                let t = game.conn.send_event(now, "error", &body, &mut out).unwrap();
+                let t = game.conn.send_error_event(now, &body, &mut out).unwrap();
                 game.record(t, &out);
             }
             (None, _) => {

@@ -265,7 +265,7 @@ impl<W: CodecSet, const PENDING: usize> ClientConnection<W, PENDING> {
                 None => ClientReceived::Ignored(Unusable::UnknownId),
             },
             Frame::Event { kind, data } => {
-                if self.life.config.profile == Profile::Seed000 && kind == "error" {
+                if self.life.config.profile == Profile::Seed000 && kind == super::ERROR_EVENT {
                     self.fail_oldest_on_error_event(codec, data);
                 }
                 ClientReceived::Event { kind, data }

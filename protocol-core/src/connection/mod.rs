@@ -29,6 +29,12 @@ use crate::codec::{EncodeError, MessageKind};
 use crate::limits;
 use crate::time::Duration;
 
+/// The event kind of the enter hook's result, sent once after accept.
+pub const INIT_EVENT: &str = "init";
+
+/// The event kind of `{reason, code}` errors that carry no id.
+pub const ERROR_EVENT: &str = "error";
+
 /// The state of one side of a connection (Starlette's `WebSocketState`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -3,7 +3,10 @@
 use serde::Deserialize;
 
 use super::lifecycle::Lifecycle;
-use super::{CallError, Config, ErrorCode, Event, Profile, ProtocolError, State, Transmit};
+use super::{
+    CallError, Config, ERROR_EVENT, ErrorCode, Event, INIT_EVENT, Profile, ProtocolError, State,
+    Transmit,
+};
 use crate::codec::{CodecSet, DecodeError, EncodeError, ValueError};
 use crate::frame::{Data, ErrorBody, Frame, Payload};
 use crate::limits::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_REPLY_QUEUE, MAX_ID_LEN, MAX_NAME_LEN};
@@ -443,6 +446,33 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
             kind: codec.message_kind(),
             len,
         })
+    }
+
+    /// Sends the `init` event: the enter hook's return value, after any events the hook
+    /// pushed (`data` is `null` when it returned nothing).
+    ///
+    /// # Errors
+    /// As [`send_event`](Self::send_event).
+    pub fn send_init<P: Payload>(
+        &mut self,
+        now: Instant,
+        data: &P,
+        out: &mut [u8],
+    ) -> Result<Transmit, CallError> {
+        self.send_event(now, INIT_EVENT, data, out)
+    }
+
+    /// Sends an `error` event, `{reason, code}` without an id (the seed's `send_error`).
+    ///
+    /// # Errors
+    /// As [`send_event`](Self::send_event).
+    pub fn send_error_event(
+        &mut self,
+        now: Instant,
+        error: &ErrorBody<'_>,
+        out: &mut [u8],
+    ) -> Result<Transmit, CallError> {
+        self.send_event(now, ERROR_EVENT, error, out)
     }
 
     /// Closes the connection with `code` and `reason` (application: → DISCONNECTED): the
