@@ -132,6 +132,9 @@ struct Snapshot {
 
 /// The inputs and outputs both connections share, so the helpers below serve both.
 trait Conn {
+    /// `(client, app)` while this side's close frame waits for the peer's: the local side
+    /// (the application on a server, the client on a client) is DISCONNECTED.
+    const CLOSING: (State, State);
     fn snapshot(&self) -> Snapshot;
     /// The next transmit and the bytes it wrote (the message, or the close reason).
     fn next_transmit(&mut self, now: Instant) -> Option<(Transmit, Vec<u8>)>;
@@ -152,6 +155,7 @@ fn written(transmit: Transmit, out: &[u8]) -> Vec<u8> {
 }
 
 impl Conn for Server {
+    const CLOSING: (State, State) = (Connected, Disconnected);
     fn snapshot(&self) -> Snapshot {
         Snapshot {
             client: self.client_state(),
@@ -187,6 +191,7 @@ impl Conn for Server {
 }
 
 impl Conn for Client {
+    const CLOSING: (State, State) = (Disconnected, Connected);
     fn snapshot(&self) -> Snapshot {
         Snapshot {
             client: self.client_state(),
@@ -286,7 +291,7 @@ fn assert_protocol_close<C: Conn>(conn: &mut C, now: Instant, error: ProtocolErr
     assert_eq!(conn.next_transmit(now), None);
     assert_eq!(conn.next_event(), Some(Event::ProtocolError(error)));
     assert_eq!(conn.next_event(), None, "reported once, no exit yet");
-    assert_eq!(states(conn), (Connected, Disconnected), "closing");
+    assert_eq!(states(conn), C::CLOSING, "closing");
     assert_eq!(
         conn.snapshot().deadline,
         Some(now + CLOSE),
@@ -1455,8 +1460,7 @@ fn client_closing() -> Client {
     client
 }
 
-/// An answer that matches no pending request is ignored. (`Unusable`, the reason inside
-/// `Ignored`, is not exported, so it is checked by name.)
+/// An answer that matches no pending request is ignored.
 #[track_caller]
 fn assert_unknown_id(received: Result<ClientReceived<'_>, CallError>) {
     assert_eq!(format!("{received:?}"), "Ok(Ignored(UnknownId))");
@@ -1674,10 +1678,9 @@ fn test_client_conn_server_close_fails_pending_then_exit() {
 #[test]
 fn test_client_conn_close_handshake_exit_local_clean() {
     let mut client = client_closing();
-    // The pair reads as on a closing server: `client_state` still receives, `app_state` may
-    // no longer send. (So after its own close the client connection reports its *server*
-    // side DISCONNECTED, although `app_state` is documented as the server's state.)
-    assert_eq!(states(&client), (Connected, Disconnected));
+    // The client closed its side: `client_state` is DISCONNECTED, the server (`app_state`)
+    // has not answered yet.
+    assert_eq!(states(&client), (Disconnected, Connected));
     assert_eq!(client.poll_timeout(), Some(CLOSED + CLOSE));
     client.handle_close(at(10), Some(1000)).unwrap();
     assert_exit(&mut client, Initiator::Local, Some(1000), true);

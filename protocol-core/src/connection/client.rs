@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::lifecycle::Lifecycle;
+use super::lifecycle::{Admission, Lifecycle, Role};
 use super::timer::Timer;
 use super::{
     CallError, Config, ErrorCode, Event, Profile, ProtocolError, RequestFailure, State, Transmit,
@@ -103,7 +103,7 @@ impl<W: CodecSet, const PENDING: usize> ClientConnection<W, PENDING> {
     pub fn new(now: Instant, config: Config) -> Self {
         let () = Self::CHECK;
         Self {
-            life: Lifecycle::new(now, config),
+            life: Lifecycle::new(Role::Client, now, config),
             codec: None,
             slots: [Slot::Free; PENDING],
             next_id: 1,
@@ -239,18 +239,11 @@ impl<W: CodecSet, const PENDING: usize> ClientConnection<W, PENDING> {
         kind: MessageKind,
         message: &'m [u8],
     ) -> Result<ClientReceived<'m>, CallError> {
-        if !self.life.check_can_receive()? {
-            return Ok(ClientReceived::Closing);
-        }
-        let Some(codec) = self.codec else {
-            return Err(CallError::NotAccepted);
+        let codec = match self.life.admit(now, kind, self.codec)? {
+            Admission::Process(codec) => codec,
+            Admission::Ignore => return Ok(ClientReceived::Closing),
+            Admission::Closing(error) => return Ok(ClientReceived::ProtocolError(error)),
         };
-        self.life.touch(now);
-        if kind != codec.message_kind() {
-            let error = ProtocolError::UnsupportedMessageKind;
-            self.life.fail(now, error);
-            return Ok(ClientReceived::ProtocolError(error));
-        }
         let frame = match codec.decode(message, self.life.config.max_frame_len) {
             Ok(frame) => frame,
             Err(failure) => return Ok(ClientReceived::Ignored(Unusable::Malformed(failure.error))),
@@ -329,17 +322,7 @@ impl<W: CodecSet, const PENDING: usize> ClientConnection<W, PENDING> {
         reason: &str,
         out: &mut [u8],
     ) -> Result<Transmit, CallError> {
-        let Some(dst) = out.get_mut(..reason.len()) else {
-            return Err(CallError::Encode(EncodeError::BufferTooSmall {
-                required: Some(reason.len()),
-            }));
-        };
-        self.life.close(now, code, reason)?;
-        dst.copy_from_slice(reason.as_bytes());
-        Ok(Transmit::Close {
-            code,
-            reason_len: reason.len(),
-        })
+        self.life.close(now, code, reason, out)
     }
 
     // ---- Outputs ----
@@ -353,22 +336,10 @@ impl<W: CodecSet, const PENDING: usize> ClientConnection<W, PENDING> {
         _now: Instant,
         out: &mut [u8],
     ) -> Result<Option<Transmit>, EncodeError> {
-        if self.life.take_ping() {
-            return Ok(Some(Transmit::Ping));
+        if let Some(ping) = self.life.poll_ping() {
+            return Ok(Some(ping));
         }
-        if let Some((code, reason)) = self.life.take_queued_close() {
-            let dst = out
-                .get_mut(..reason.len())
-                .ok_or(EncodeError::BufferTooSmall {
-                    required: Some(reason.len()),
-                })?;
-            dst.copy_from_slice(reason.as_bytes());
-            return Ok(Some(Transmit::Close {
-                code,
-                reason_len: reason.len(),
-            }));
-        }
-        Ok(None)
+        self.life.poll_queued_close(out)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.

@@ -2,9 +2,28 @@
 //! that end a connection (each reported exactly once).
 
 use super::timer::{Timer, TimerTable};
-use super::{CallError, Config, Event, Exit, Initiator, ProtocolError, State};
+use super::{CallError, Config, Event, Exit, Initiator, ProtocolError, State, Transmit};
+use crate::codec::{CodecSet, EncodeError, MessageKind};
 use crate::limits::MAX_CLOSE_REASON_LEN;
 use crate::time::Instant;
+
+/// Which side this connection is. The *local* state is the application's on a server and the
+/// client's on a client; the *peer* state is the other one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Server,
+    Client,
+}
+
+/// What to do with a received message.
+pub(crate) enum Admission<W> {
+    /// Decode it with this codec.
+    Process(W),
+    /// Drop it: we have sent our close frame (RFC 6455 §5.5.1).
+    Ignore,
+    /// The peer broke the protocol; the core queued a close.
+    Closing(ProtocolError),
+}
 
 /// The terminal event's progress: it is reported once, and only after the connection ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +35,7 @@ enum Ending {
 
 #[derive(Debug)]
 pub(crate) struct Lifecycle {
+    role: Role,
     pub(crate) config: Config,
     pub(crate) client: State,
     pub(crate) app: State,
@@ -31,10 +51,11 @@ pub(crate) struct Lifecycle {
 }
 
 impl Lifecycle {
-    pub(crate) fn new(now: Instant, config: Config) -> Self {
+    pub(crate) fn new(role: Role, now: Instant, config: Config) -> Self {
         let mut timers = TimerTable::default();
         timers.set(Timer::Handshake, now + config.handshake_timeout);
         Self {
+            role,
             config,
             client: State::Connecting,
             app: State::Connecting,
@@ -50,6 +71,27 @@ impl Lifecycle {
 
     pub(crate) fn is_open(&self) -> bool {
         self.client == State::Connected && self.app == State::Connected
+    }
+
+    fn local(&self) -> State {
+        match self.role {
+            Role::Server => self.app,
+            Role::Client => self.client,
+        }
+    }
+
+    fn peer(&self) -> State {
+        match self.role {
+            Role::Server => self.client,
+            Role::Client => self.app,
+        }
+    }
+
+    fn set_local(&mut self, state: State) {
+        match self.role {
+            Role::Server => self.app = state,
+            Role::Client => self.client = state,
+        }
     }
 
     /// The client's side of the handshake happened.
@@ -103,32 +145,62 @@ impl Lifecycle {
         }
     }
 
-    /// Checks that the application may send a data frame now.
+    /// Checks that this side may send a data frame now.
     pub(crate) fn check_can_send(&self) -> Result<(), CallError> {
-        match self.app {
-            State::Connecting => Err(CallError::NotAccepted),
-            State::Disconnected => Err(CallError::SendAfterClose),
-            State::Connected if self.client == State::Disconnected => {
-                Err(CallError::SendAfterClose)
-            }
-            State::Connected => Ok(()),
+        if self.client == State::Connecting || self.app == State::Connecting {
+            return Err(CallError::NotAccepted);
         }
+        if self.local() == State::Disconnected || self.peer() == State::Disconnected {
+            return Err(CallError::SendAfterClose);
+        }
+        Ok(())
     }
 
     /// Checks that a message may be received now: `Ok(true)` to process it, `Ok(false)` to
     /// ignore it (we are closing: RFC 6455 §5.5.1 lets data after our close frame go).
     pub(crate) fn check_can_receive(&self) -> Result<bool, CallError> {
-        match (self.client, self.app) {
-            (State::Connecting, _) => Err(CallError::NotConnected),
-            (State::Disconnected, _) => Err(CallError::ReceiveAfterDisconnect),
-            (State::Connected, State::Connecting) => Err(CallError::NotAccepted),
-            (State::Connected, State::Disconnected) => Ok(false),
-            (State::Connected, State::Connected) => Ok(true),
+        if self.client == State::Connecting {
+            return Err(CallError::NotConnected);
         }
+        if self.app == State::Connecting {
+            return Err(CallError::NotAccepted);
+        }
+        if self.peer() == State::Disconnected {
+            return Err(CallError::ReceiveAfterDisconnect);
+        }
+        Ok(self.local() == State::Connected)
     }
 
-    /// Validates an application close and moves the application side to DISCONNECTED.
-    pub(crate) fn close(&mut self, now: Instant, code: u16, reason: &str) -> Result<(), CallError> {
+    /// The common first steps for a received message: may it be received, is the peer alive,
+    /// is it the negotiated message type.
+    pub(crate) fn admit<W: CodecSet>(
+        &mut self,
+        now: Instant,
+        kind: MessageKind,
+        codec: Option<W>,
+    ) -> Result<Admission<W>, CallError> {
+        if !self.check_can_receive()? {
+            return Ok(Admission::Ignore);
+        }
+        let codec = codec.ok_or(CallError::NotAccepted)?;
+        self.touch(now);
+        if kind != codec.message_kind() {
+            let error = ProtocolError::UnsupportedMessageKind;
+            self.fail(now, error);
+            return Ok(Admission::Closing(error));
+        }
+        Ok(Admission::Process(codec))
+    }
+
+    /// Validates a close by this side, writes its reason into `out` and moves the local state
+    /// to DISCONNECTED. Nothing changes on error.
+    pub(crate) fn close(
+        &mut self,
+        now: Instant,
+        code: u16,
+        reason: &str,
+        out: &mut [u8],
+    ) -> Result<Transmit, CallError> {
         self.check_can_send()?;
         if !is_sendable_close_code(code) {
             return Err(CallError::InvalidCloseCode);
@@ -136,13 +208,14 @@ impl Lifecycle {
         if reason.len() > MAX_CLOSE_REASON_LEN {
             return Err(CallError::CloseReasonTooLong);
         }
+        let transmit = write_close(code, reason, out)?;
         self.start_close(now, code);
-        Ok(())
+        Ok(transmit)
     }
 
     /// The core closes because of `error`: queued for `poll_transmit`, reported once.
     pub(crate) fn fail(&mut self, now: Instant, error: ProtocolError) {
-        if self.app != State::Connected {
+        if self.local() != State::Connected {
             return;
         }
         let (code, reason) = error.close();
@@ -152,7 +225,7 @@ impl Lifecycle {
     }
 
     fn start_close(&mut self, now: Instant, code: u16) {
-        self.app = State::Disconnected;
+        self.set_local(State::Disconnected);
         self.local_close = Some(code);
         self.ping_due = false;
         self.timers.stop_all();
@@ -162,8 +235,11 @@ impl Lifecycle {
 
     /// The peer's close frame arrived.
     pub(crate) fn peer_closed(&mut self, code: Option<u16>) -> Result<(), CallError> {
-        match self.client {
-            State::Connecting => return Err(CallError::NotConnected),
+        if self.client == State::Connecting {
+            return Err(CallError::NotConnected);
+        }
+        match self.peer() {
+            State::Connecting => return Err(CallError::NotAccepted),
             State::Disconnected => return Err(CallError::ReceiveAfterDisconnect),
             State::Connected => {}
         }
@@ -268,9 +344,25 @@ impl Lifecycle {
         core::mem::take(&mut self.ping_due)
     }
 
-    /// The close the core queued, written as a transmit.
-    pub(crate) fn take_queued_close(&mut self) -> Option<(u16, &'static str)> {
-        self.queued_close.take()
+    /// The ping the keep-alive asked for, if any.
+    pub(crate) fn poll_ping(&mut self) -> Option<Transmit> {
+        self.take_ping().then_some(Transmit::Ping)
+    }
+
+    /// The close frame the core decided on, written into `out`. It stays queued when `out`
+    /// is too small.
+    pub(crate) fn poll_queued_close(
+        &mut self,
+        out: &mut [u8],
+    ) -> Result<Option<Transmit>, EncodeError> {
+        let Some((code, reason)) = self.queued_close else {
+            return Ok(None);
+        };
+        let transmit = write_close(code, reason, out).map_err(|_| EncodeError::BufferTooSmall {
+            required: Some(reason.len()),
+        })?;
+        self.queued_close = None;
+        Ok(Some(transmit))
     }
 
     pub(crate) fn poll_protocol_error(&mut self) -> Option<Event> {
@@ -292,6 +384,19 @@ impl Lifecycle {
     pub(crate) fn is_drained(&self) -> bool {
         self.ending == Ending::Reported && self.queued_close.is_none()
     }
+}
+
+/// Writes a close frame's reason into `out`.
+fn write_close(code: u16, reason: &str, out: &mut [u8]) -> Result<Transmit, CallError> {
+    let Some(dst) = out.get_mut(..reason.len()) else {
+        let required = Some(reason.len());
+        return Err(CallError::Encode(EncodeError::BufferTooSmall { required }));
+    };
+    dst.copy_from_slice(reason.as_bytes());
+    Ok(Transmit::Close {
+        code,
+        reason_len: reason.len(),
+    })
 }
 
 /// Codes an endpoint may put in a close frame (RFC 6455 §7.4): 1000-1003, 1007-1011, 1012-1014

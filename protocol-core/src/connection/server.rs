@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::lifecycle::Lifecycle;
+use super::lifecycle::{Admission, Lifecycle, Role};
 use super::{
     CallError, Config, ERROR_EVENT, ErrorCode, Event, INIT_EVENT, Profile, ProtocolError, State,
     Transmit,
@@ -190,7 +190,7 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
     pub fn new(now: Instant, config: Config) -> Self {
         let () = Self::CHECK;
         Self {
-            life: Lifecycle::new(now, config),
+            life: Lifecycle::new(Role::Server, now, config),
             codec: None,
             slots: [const { Slot::FREE }; IN_FLIGHT],
             replies: heapless::Deque::new(),
@@ -254,21 +254,14 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
         message: &'m [u8],
         routes: &R,
     ) -> Result<ServerReceived<'m, W>, CallError> {
-        if !self.life.check_can_receive()? {
-            return Ok(ServerReceived::Ignored);
-        }
-        if self.replies.is_full() {
+        if self.life.check_can_receive()? && self.replies.is_full() {
             return Err(CallError::TransmitQueueFull);
         }
-        let Some(codec) = self.codec else {
-            return Err(CallError::NotAccepted);
+        let codec = match self.life.admit(now, kind, self.codec)? {
+            Admission::Process(codec) => codec,
+            Admission::Ignore => return Ok(ServerReceived::Ignored),
+            Admission::Closing(error) => return Ok(ServerReceived::Closing(error)),
         };
-        self.life.touch(now);
-        if kind != codec.message_kind() {
-            let error = ProtocolError::UnsupportedMessageKind;
-            self.life.fail(now, error);
-            return Ok(ServerReceived::Closing(error));
-        }
         let frame = match codec.decode(message, self.life.config.max_frame_len) {
             Ok(frame) => frame,
             Err(failure) => {
@@ -489,8 +482,7 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
         reason: &str,
         out: &mut [u8],
     ) -> Result<Transmit, CallError> {
-        let transmit = write_close(code, reason, out)?;
-        self.life.close(now, code, reason)?;
+        let transmit = self.life.close(now, code, reason, out)?;
         self.replies.clear();
         Ok(transmit)
     }
@@ -508,8 +500,8 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
         _now: Instant,
         out: &mut [u8],
     ) -> Result<Option<Transmit>, EncodeError> {
-        if self.life.take_ping() {
-            return Ok(Some(Transmit::Ping));
+        if let Some(ping) = self.life.poll_ping() {
+            return Ok(Some(ping));
         }
         if let (Some(reply), Some(codec)) = (self.replies.front(), self.codec) {
             let id = reply.id.as_deref().map(Str::new);
@@ -520,17 +512,7 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
                 len,
             }));
         }
-        if let Some((code, reason)) = self.life.take_queued_close() {
-            return write_close(code, reason, out)
-                .map(Some)
-                .map_err(|e| match e {
-                    CallError::Encode(e) => e,
-                    _ => EncodeError::BufferTooSmall {
-                        required: Some(reason.len()),
-                    },
-                });
-        }
-        Ok(None)
+        self.life.poll_queued_close(out)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
@@ -624,17 +606,4 @@ fn encode_error<W: CodecSet>(
         },
     };
     codec.encode(&frame, out)
-}
-
-fn write_close(code: u16, reason: &str, out: &mut [u8]) -> Result<Transmit, CallError> {
-    let Some(dst) = out.get_mut(..reason.len()) else {
-        return Err(CallError::Encode(EncodeError::BufferTooSmall {
-            required: Some(reason.len()),
-        }));
-    };
-    dst.copy_from_slice(reason.as_bytes());
-    Ok(Transmit::Close {
-        code,
-        reason_len: reason.len(),
-    })
 }
