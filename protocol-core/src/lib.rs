@@ -25,6 +25,8 @@
 //!   connection from the WebSocket subprotocol.
 //! - [`connection`]: [`ServerConnection`] and [`ClientConnection`], the two sides of the
 //!   state machine: inputs `handle_*(now, …)`, application commands, outputs `poll_*`.
+//! - `dispatch` (JSON): routing other wire formats by a discriminator member (seeds
+//!   001–003), with a pluggable dispatcher.
 //! - [`endpoint`]: typed endpoint descriptions ([`Endpoint`](endpoint::Endpoint)) and a
 //!   synchronous typed router on top of the server connection.
 //!
@@ -43,6 +45,8 @@ extern crate std;
 
 pub mod codec;
 pub mod connection;
+#[cfg(feature = "json")]
+pub mod dispatch;
 pub mod endpoint;
 pub mod frame;
 pub mod limits;

@@ -19,7 +19,7 @@ use crate::frame::{Data, ErrorBody, Frame, Payload};
 use crate::text::Str;
 
 #[cfg(feature = "json")]
-mod json;
+pub(crate) mod json;
 #[cfg(feature = "postcard")]
 mod postcard;
 mod set;

@@ -129,7 +129,7 @@ fn write_error_body(w: &mut Out<'_>, body: &ErrorBody<'_>) {
 
 /// A string-valued envelope member as found.
 #[derive(Clone, Copy, Default)]
-enum Field<'a> {
+pub(crate) enum Field<'a> {
     #[default]
     Missing,
     NotString,
@@ -367,4 +367,46 @@ fn error_body(text: &str) -> Option<ErrorBody<'_>> {
         (true, Field::Str(reason), Field::Str(code)) => Some(ErrorBody { reason, code }),
         _ => None,
     }
+}
+
+/// Reads a top-level JSON object, returning the string value of member `field` and the raw
+/// text of member `data` (or of the whole object when `data` is `None`). Every other member
+/// is validated and skipped; the last duplicate wins.
+pub(crate) fn discriminate<'a>(
+    message: &'a [u8],
+    field: &str,
+    data: Option<&str>,
+) -> Result<(Field<'a>, Option<&'a str>), DecodeError> {
+    let text = core::str::from_utf8(message).map_err(|_| DecodeError::NotUtf8)?;
+    let mut s = Scanner::new(text);
+    s.skip_ws();
+    if s.peek() != Some(b'{') {
+        s.value(0)?;
+        s.skip_ws();
+        return Err(if s.at_end() {
+            DecodeError::NotAnObject
+        } else {
+            DecodeError::TrailingData
+        });
+    }
+    let start = s.pos();
+    let (mut key, mut member) = (Field::Missing, None);
+    object(&mut s, |s, name| {
+        if name == field {
+            key = string_field(s)?;
+        } else if data.is_some_and(|d| name == d) {
+            let at = s.pos();
+            s.value(1)?;
+            member = Some(s.slice(at, s.pos()));
+        } else {
+            s.value(1)?;
+        }
+        Ok(())
+    })?;
+    let whole = s.slice(start, s.pos());
+    s.skip_ws();
+    if !s.at_end() {
+        return Err(DecodeError::TrailingData);
+    }
+    Ok((key, if data.is_some() { member } else { Some(whole) }))
 }
