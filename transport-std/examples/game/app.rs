@@ -1,0 +1,164 @@
+//! The seed-000 game on `transport-std`: the seed README's example (enter, move, exit) and
+//! the endpoints of the seed's reference app (echo, fail, boom, sleep).
+//!
+//! This file is the example's application; the integration tests include it as well, so
+//! the replayed exchanges run against exactly this code.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use protocol_core::endpoint::Endpoint;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+use transport_std::extract::{Conn, Ctx, Exited, Query};
+use transport_std::{App, HandlerError, Profile, RawData, ServerConfig, http_response};
+
+/// The per-connection context: what `enter` learned.
+#[derive(Default)]
+pub struct Game {
+    /// Set by `enter`; missing when the enter hook failed (seed000 profile).
+    pub game_id: OnceLock<i64>,
+}
+
+/// The query string `enter` needs.
+#[derive(Deserialize)]
+pub struct GameQuery {
+    /// `?game_id=7`, an integer.
+    pub game_id: i64,
+}
+
+/// `move`'s request data.
+#[derive(Serialize, Deserialize)]
+pub struct Move {
+    /// Column.
+    pub x: i64,
+    /// Row.
+    pub y: i64,
+}
+
+/// `move`'s response data.
+#[derive(Serialize, Deserialize)]
+pub struct Moved {
+    /// Always true.
+    pub success: bool,
+    /// The connection's game.
+    pub game_id: i64,
+    /// Column.
+    pub x: i64,
+    /// Row.
+    pub y: i64,
+}
+
+/// The `game:state` event pushed by `enter`.
+#[derive(Serialize)]
+pub struct GameState {
+    /// `init`.
+    pub status: &'static str,
+    /// Players in the game.
+    pub player_count: u32,
+}
+
+/// `enter`'s result: the `init` event's data.
+#[derive(Serialize)]
+pub struct Success {
+    /// Always true.
+    pub success: bool,
+}
+
+/// The typed `move` endpoint.
+pub struct MoveEndpoint;
+
+impl Endpoint for MoveEndpoint {
+    const NAME: &'static str = "move";
+    type Request = Move;
+    type Response = Moved;
+    const EVENTS: &'static [&'static str] = &["game:state"];
+}
+
+/// New connection: read `game_id` from the query, keep it, tell the client the state.
+async fn enter(
+    ctx: Ctx<Game>,
+    conn: Conn,
+    Query(query): Query<GameQuery>,
+) -> Result<Success, HandlerError> {
+    info!(game_id = query.game_id, "entered game");
+    let _ = ctx.game_id.set(query.game_id);
+    let state = GameState {
+        status: "init",
+        player_count: 1,
+    };
+    conn.send_event("game:state", state).await?;
+    Ok(Success { success: true })
+}
+
+async fn move_(ctx: Ctx<Game>, play: Move) -> Result<Moved, HandlerError> {
+    // As in the seed, a connection whose enter hook failed has no game id.
+    let game_id = *ctx
+        .game_id
+        .get()
+        .ok_or_else(|| HandlerError::internal("no game_id: the enter hook failed"))?;
+    Ok(Moved {
+        success: true,
+        game_id,
+        x: play.x,
+        y: play.y,
+    })
+}
+
+/// Raw request data, returned verbatim.
+async fn echo(data: RawData) -> Result<RawData, HandlerError> {
+    Ok(data)
+}
+
+/// A domain error: `response.error` `{"reason":"Not your turn","code":"not-your-turn"}`.
+async fn fail(_: RawData) -> Result<RawData, HandlerError> {
+    Err(HandlerError::request("Not your turn", "not-your-turn"))
+}
+
+/// An unexpected failure: `internal-error`.
+async fn boom(_: RawData) -> Result<RawData, HandlerError> {
+    Err(HandlerError::internal("boom"))
+}
+
+/// Waits `data` seconds (0 to 60), then returns `data` verbatim.
+async fn sleep(data: RawData) -> Result<RawData, HandlerError> {
+    let seconds: f64 = data
+        .decode()
+        .map_err(|_| HandlerError::internal("sleep takes a number of seconds"))?;
+    if !(0.0..=60.0).contains(&seconds) {
+        return Err(HandlerError::request(
+            "sleep takes 0 to 60 seconds",
+            "invalid-duration",
+        ));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    Ok(data)
+}
+
+/// The connection ended (every path, exactly once).
+async fn exit(ctx: Ctx<Game>, Exited(how): Exited) {
+    info!(game_id = ?ctx.game_id.get(), code = ?how.code, clean = how.clean, "left game");
+}
+
+/// The page a person opens to play.
+pub const PAGE: &str = include_str!("index.html");
+
+/// The game: WebSocket at `/ws`, the page at `/`.
+pub fn app() -> App<Game> {
+    App::new("/ws")
+        .enter(enter)
+        .endpoint::<MoveEndpoint, _, _>(move_)
+        .raw("echo", echo)
+        .raw("fail", fail)
+        .raw("boom", boom)
+        .raw("sleep", sleep)
+        .exit(exit)
+        .get("/", |_| async {
+            http_response(http::StatusCode::OK, "text/html; charset=utf-8", PAGE)
+        })
+}
+
+/// The server settings of the game in `profile`.
+pub fn config(profile: Profile) -> ServerConfig {
+    ServerConfig::new().with_profile(profile)
+}

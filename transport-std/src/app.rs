@@ -1,0 +1,325 @@
+//! The application: a WebSocket route with its hooks and endpoint handlers, a handshake
+//! decision, and plain HTTP routes served on the same port.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use protocol_core::Str;
+use protocol_core::connection::{RouteId, Routes};
+use protocol_core::endpoint::Endpoint;
+use protocol_core::limits::MAX_NAME_LEN;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::extract::RequestInfo;
+use crate::handler::{
+    BoxFuture, Enter, EnterHook, Exit, ExitHook, Handler, HandlerError, Hook, Raw, RawData, Route,
+    Typed,
+};
+
+/// An HTTP response of a plain route or a refused handshake.
+pub type HttpResponse = http::Response<Full<Bytes>>;
+
+/// A response with `status`, a `Content-Type` and a body.
+pub fn http_response(
+    status: http::StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> HttpResponse {
+    let mut response = http::Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+/// The handshake decision, made before the upgrade.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// Accept the WebSocket.
+    Accept,
+    /// Refuse it with an HTTP status and a plain-text body. Browsers do not let the page
+    /// read either: prefer [`Decision::AcceptThenClose`] when the page must know why.
+    Reject {
+        /// The HTTP status (4xx or 5xx).
+        status: http::StatusCode,
+        /// The body.
+        body: Cow<'static, str>,
+    },
+    /// Accept, then close at once with `code` (1008, or 4401 for failed authentication) and
+    /// `reason`, which a browser can read. The enter hook does not run; the exit hook does.
+    AcceptThenClose {
+        /// The close code.
+        code: u16,
+        /// The close reason (at most 123 bytes).
+        reason: Cow<'static, str>,
+    },
+}
+
+impl Decision {
+    /// [`Decision::Reject`].
+    pub fn reject(status: http::StatusCode, body: impl Into<Cow<'static, str>>) -> Self {
+        Self::Reject {
+            status,
+            body: body.into(),
+        }
+    }
+
+    /// [`Decision::AcceptThenClose`].
+    pub fn close_after_accept(code: u16, reason: impl Into<Cow<'static, str>>) -> Self {
+        Self::AcceptThenClose {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+type Decide = dyn Fn(Arc<RequestInfo>) -> BoxFuture<Decision> + Send + Sync;
+type HttpHandler = dyn Fn(http::request::Parts) -> BoxFuture<HttpResponse> + Send + Sync;
+
+/// The endpoint names of an app, for the core's router.
+pub(crate) struct RouteTable {
+    names: Vec<&'static str>,
+}
+
+impl Routes for RouteTable {
+    fn route(&self, endpoint: &Str<'_>) -> Option<RouteId> {
+        let index = self.names.iter().position(|name| *endpoint == **name)?;
+        u16::try_from(index).ok().map(RouteId)
+    }
+}
+
+/// A WebSocket application: hooks and handlers for connections at one path, with a
+/// per-connection context `C` (created with `C::default()`).
+///
+/// ```ignore
+/// let app = App::<Game>::new("/ws")
+///     .enter(enter)
+///     .endpoint::<MoveEndpoint, _, _>(move_)
+///     .raw("echo", echo)
+///     .exit(exit)
+///     .get("/", page);
+/// ```
+pub struct App<C> {
+    pub(crate) path: String,
+    pub(crate) table: RouteTable,
+    pub(crate) routes: Vec<Box<dyn Route<C>>>,
+    pub(crate) enter: Option<Box<dyn EnterHook<C>>>,
+    pub(crate) exit: Option<Box<dyn ExitHook<C>>>,
+    pub(crate) decide: Option<Box<Decide>>,
+    pub(crate) http: Vec<(String, Box<HttpHandler>)>,
+}
+
+impl<C: Default + Send + Sync + 'static> App<C> {
+    /// An app serving WebSocket connections at `path`. `{name}` segments match any one
+    /// segment and are read with the [`Path`](crate::extract::Path) extractor
+    /// (`/games/{game_id}`).
+    pub fn new(path: &str) -> Self {
+        Self {
+            path: path.to_string(),
+            table: RouteTable { names: Vec::new() },
+            routes: Vec::new(),
+            enter: None,
+            exit: None,
+            decide: None,
+            http: Vec::new(),
+        }
+    }
+
+    /// The enter hook: runs once the connection is accepted. Events it sends go out first;
+    /// its `Ok` value is the `init` event; an `Err` is an `error` event instead
+    /// (`internal-error`, or a request error's reason and code). Requests are read once it
+    /// has finished.
+    ///
+    /// When one of its extractors fails, the `Default` profile refuses the handshake with
+    /// HTTP 400 and the error as the body; the `Seed000` profile accepts, sends the
+    /// `internal-error` event, and the context stays as `C::default()` made it.
+    #[must_use]
+    pub fn enter<H, Args, R, E>(mut self, hook: H) -> Self
+    where
+        H: Hook<C, Args, Output = Result<R, E>>,
+        R: Serialize + Send + 'static,
+        E: Into<HandlerError> + 'static,
+        Args: 'static,
+    {
+        self.enter = Some(Box::new(Enter {
+            hook,
+            args: PhantomData,
+        }));
+        self
+    }
+
+    /// The exit hook: runs exactly once for every accepted connection, however it ended
+    /// (client close, transport error, protocol error, handler panic, shutdown), also when
+    /// the enter hook failed. The [`Exited`](crate::extract::Exited) extractor says how.
+    #[must_use]
+    pub fn exit<H, Args>(mut self, hook: H) -> Self
+    where
+        H: Hook<C, Args, Output = ()>,
+        Args: 'static,
+    {
+        self.exit = Some(Box::new(Exit {
+            hook,
+            args: PhantomData,
+        }));
+        self
+    }
+
+    /// A handler for endpoint `name` whose data is deserialized into its last argument's
+    /// type and whose result is serialized.
+    ///
+    /// # Panics
+    /// When `name` is already routed or longer than the core's name limit.
+    #[must_use]
+    pub fn route<H, Args>(self, name: &'static str, handler: H) -> Self
+    where
+        H: Handler<C, Args>,
+        H::Data: DeserializeOwned,
+        H::Output: Serialize + Send + 'static,
+        Args: 'static,
+    {
+        self.add(
+            name,
+            Box::new(Typed {
+                name,
+                handler,
+                args: PhantomData,
+            }),
+        )
+    }
+
+    /// The handler of a typed endpoint description ([`Endpoint`]): its name, request and
+    /// response types come from `E`.
+    ///
+    /// # Panics
+    /// As [`route`](Self::route).
+    #[must_use]
+    pub fn endpoint<E, H, Args>(self, handler: H) -> Self
+    where
+        E: Endpoint,
+        H: Handler<C, Args, Data = E::Request, Output = E::Response>,
+        E::Response: Send + 'static,
+        Args: 'static,
+    {
+        self.route(E::NAME, handler)
+    }
+
+    /// A raw handler: it gets the request's `data` as it arrived and returns data in the
+    /// same codec, written verbatim.
+    ///
+    /// # Panics
+    /// As [`route`](Self::route).
+    #[must_use]
+    pub fn raw<H, Args>(self, name: &'static str, handler: H) -> Self
+    where
+        H: Handler<C, Args, Data = RawData, Output = RawData>,
+        Args: 'static,
+    {
+        self.add(
+            name,
+            Box::new(Raw {
+                name,
+                handler,
+                args: PhantomData,
+            }),
+        )
+    }
+
+    fn add(mut self, name: &'static str, route: Box<dyn Route<C>>) -> Self {
+        assert!(
+            name.len() <= MAX_NAME_LEN,
+            "endpoint name {name:?} is longer than {MAX_NAME_LEN} bytes"
+        );
+        assert!(
+            !self.table.names.contains(&name),
+            "endpoint {name:?} is routed twice"
+        );
+        assert!(
+            self.routes.len() < usize::from(u16::MAX),
+            "too many endpoints"
+        );
+        self.table.names.push(name);
+        self.routes.push(route);
+        self
+    }
+
+    /// The handshake decision: accept, refuse with an HTTP status, or accept and close. It
+    /// runs after the server's own checks (WebSocket headers, origin, subprotocol) and is
+    /// bounded by the core's handshake timeout (then: 503).
+    #[must_use]
+    pub fn handshake<F, Fut>(mut self, decide: F) -> Self
+    where
+        F: Fn(Arc<RequestInfo>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Decision> + Send + 'static,
+    {
+        self.decide = Some(Box::new(move |request| Box::pin(decide(request))));
+        self
+    }
+
+    /// A plain HTTP `GET` route on the same port (exact path match).
+    #[must_use]
+    pub fn get<F, Fut>(mut self, path: &str, handler: F) -> Self
+    where
+        F: Fn(http::request::Parts) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HttpResponse> + Send + 'static,
+    {
+        self.http.push((
+            path.to_string(),
+            Box::new(move |parts| Box::pin(handler(parts))),
+        ));
+        self
+    }
+
+    /// The endpoint names, in route order.
+    pub fn endpoints(&self) -> &[&'static str] {
+        &self.table.names
+    }
+}
+
+/// Matches `path` against a pattern with `{name}` segments; the captured values.
+pub(crate) fn match_path(pattern: &str, path: &str) -> Option<Vec<(String, String)>> {
+    let mut params = Vec::new();
+    let mut pattern_segments = pattern.split('/');
+    let mut path_segments = path.split('/');
+    loop {
+        match (pattern_segments.next(), path_segments.next()) {
+            (None, None) => return Some(params),
+            (Some(p), Some(s)) => {
+                if let Some(name) = p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    if s.is_empty() {
+                        return None;
+                    }
+                    params.push((name.to_string(), s.to_string()));
+                } else if p != s {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(match_path("/ws", "/ws"), Some(vec![]));
+        assert_eq!(match_path("/ws", "/ws/"), None);
+        assert_eq!(match_path("/ws", "/wss"), None);
+        assert_eq!(
+            match_path("/games/{id}/ws", "/games/7/ws"),
+            Some(vec![("id".to_string(), "7".to_string())])
+        );
+        assert_eq!(match_path("/games/{id}/ws", "/games//ws"), None);
+        assert_eq!(match_path("/games/{id}", "/games/7/ws"), None);
+    }
+}

@@ -1,0 +1,849 @@
+//! One WebSocket connection: a thin driver around the core, in the connection's own task.
+//!
+//! The loop, once per step:
+//! 1. hand the core's outputs to the socket: `poll_transmit` until `None` (replies the core
+//!    composed, pings, close frames), then `poll_event` (the exit comes last);
+//! 2. arm the one timer at `poll_timeout` (or the shutdown deadline, if earlier);
+//! 3. wait for one input, in this order: a control command (shutdown, close), the timer,
+//!    then — only while nothing is waiting to be written — an event for this connection,
+//!    the enter hook, a finished handler, a message from the socket;
+//! 4. feed it to the core: `handle_message`, `handle_pong`, `handle_close`,
+//!    `handle_timeout`, `handle_transport_closed`, or a command (`respond`, `fail`,
+//!    `send_event`, `close`).
+//!
+//! Output is buffered by tungstenite and flushed once per batch (when no input is ready,
+//! or after [`BATCH`] inputs). While the socket does not take output, no input is read: a
+//! client that does not read stops being read, its event queue fills, and the slow-reader
+//! policy applies to server events.
+//!
+//! Handlers run inside this task (a `FuturesUnordered`), never spawned. When the
+//! connection ends, handlers still running are cancelled (dropped) and their requests
+//! abandoned in the core.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use protocol_core::connection::{
+    CallError, ErrorCode, Exit, Failure, Initiator, RequestToken, ServerReceived,
+};
+use protocol_core::{Data, EncodeError, ErrorBody, Event, MessageKind, State, Transmit};
+use tokio::sync::mpsc;
+use tokio::time::Sleep;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tracing::{Instrument, debug, warn};
+
+use crate::app::App;
+use crate::config::ReplyOrder;
+use crate::extract::{ConnectionId, Scope};
+use crate::handler::{BoxFuture, Erased, HandlerError, Reply};
+use crate::limit::TokenBucket;
+use crate::server::{Control, Core, Counters, Outbound, Shared};
+use crate::time;
+
+/// Inputs taken before output is flushed.
+pub(crate) const BATCH: usize = 64;
+
+/// The encode buffer starts at this size and grows up to the message limit.
+const OUT_MIN: usize = 2 * 1024;
+/// A grown encode buffer is given back once it exceeds this size.
+const OUT_KEEP: usize = 16 * 1024;
+
+type Panic = Box<dyn Any + Send>;
+type Finished = Result<Result<Reply, HandlerError>, Panic>;
+
+/// How the connection starts once upgraded.
+pub(crate) enum Start {
+    /// No enter hook.
+    Ready,
+    /// Run the enter hook.
+    Enter(BoxFuture<Result<Reply, HandlerError>>),
+    /// The enter hook's extractor failed (`Seed000`): send `internal-error`.
+    EnterFailed,
+    /// The decision was "accept, then close".
+    Close(u16, Cow<'static, str>),
+}
+
+/// An accepted handshake waiting for hyper to hand over the socket.
+pub(crate) struct Pending<C> {
+    pub(crate) id: ConnectionId,
+    pub(crate) on_upgrade: OnUpgrade,
+    pub(crate) core: Box<Core>,
+    pub(crate) scope: Scope<C>,
+    pub(crate) events_rx: mpsc::Receiver<Outbound>,
+    pub(crate) start: Start,
+    pub(crate) app: Arc<App<C>>,
+}
+
+/// Runs an accepted connection to its end, exit hook included.
+pub(crate) async fn run<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Shared>) {
+    let span = tracing::debug_span!("ws", id = %pending.id);
+    run_inner(pending, shared).instrument(span).await;
+}
+
+async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Shared>) {
+    let Pending {
+        id,
+        on_upgrade,
+        mut core,
+        scope,
+        events_rx,
+        start,
+        app,
+    } = pending;
+    Counters::add(&shared.counters.connections, 1);
+    let (control, control_rx) = mpsc::unbounded_channel();
+    let open = shared.register(id, scope.conn.events.clone(), control);
+    let upgraded = match on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(error) => {
+            debug!(%error, "the upgrade did not complete");
+            core.handle_transport_closed(time::now());
+            let exit = loop {
+                match core.poll_event() {
+                    Some(Event::Exit(exit)) => break Some(exit),
+                    Some(_) => {}
+                    None => break None,
+                }
+            };
+            if let Some(exit) = exit {
+                finish(&app, scope, &shared, id, exit).await;
+            }
+            return;
+        }
+    };
+    let ws = WebSocketStream::from_raw_socket(
+        TokioIo::new(upgraded),
+        Role::Server,
+        Some(shared.config.websocket()),
+    )
+    .await;
+    let now = tokio::time::Instant::now();
+    let mut driver = Driver {
+        ws,
+        core,
+        app,
+        scope,
+        events_rx,
+        control_rx,
+        handlers: FuturesUnordered::new(),
+        in_flight: VecDeque::new(),
+        held: HashMap::new(),
+        next_seq: 0,
+        enter: None,
+        out: Vec::new(),
+        max_out: shared.config.max_message_size,
+        pending_out: VecDeque::new(),
+        needs_flush: false,
+        batch: 0,
+        write_dead: false,
+        read_done: false,
+        sleep: Box::pin(tokio::time::sleep_until(now)),
+        timer_at: None,
+        timer_armed: false,
+        draining: None,
+        messages: TokenBucket::new(shared.config.message_rate, now),
+        controls: TokenBucket::new(shared.config.control_rate, now),
+        order: shared.config.reply_order,
+        shared: shared.clone(),
+    };
+    if !open {
+        driver.begin_shutdown(now + shared.config.shutdown_grace);
+    }
+    driver.start(start);
+    let exit = driver.drive().await;
+    let Driver {
+        mut ws,
+        mut core,
+        mut pending_out,
+        write_dead,
+        in_flight,
+        handlers,
+        app,
+        scope,
+        ..
+    } = driver;
+    if exit.initiator == Initiator::Peer && !write_dead {
+        // The answer to the peer's close frame is queued in tungstenite: send it.
+        let limit = std::time::Duration::from_micros(shared.config.core.close_timeout.as_micros());
+        let flush = async {
+            while let Some(message) = pending_out.pop_front() {
+                ws.feed(message).await?;
+            }
+            ws.flush().await
+        };
+        let _ = tokio::time::timeout(limit, flush).await;
+    }
+    drop(ws);
+    drop(handlers);
+    for (_, token) in in_flight {
+        let _ = core.abandon(token);
+    }
+    finish(&app, scope, &shared, id, exit).await;
+}
+
+/// The end of an accepted connection: unregister, count, run the exit hook.
+async fn finish<C>(
+    app: &App<C>,
+    mut scope: Scope<C>,
+    shared: &Shared,
+    id: ConnectionId,
+    exit: Exit,
+) {
+    shared.unregister(id);
+    shared.counters.closed(exit.code.unwrap_or(1006));
+    debug!(?exit, "connection ended");
+    scope.exit = Some(exit);
+    if let Some(hook) = &app.exit {
+        match hook.start(&scope) {
+            Ok(future) => {
+                if AssertUnwindSafe(future).catch_unwind().await.is_err() {
+                    Counters::add(&shared.counters.panics, 1);
+                    warn!("exit hook panicked");
+                }
+            }
+            Err(error) => warn!(%error, "exit hook not run: extractor failed"),
+        }
+    }
+    Counters::add(&shared.counters.exits, 1);
+}
+
+/// The outcome of one request, waiting to be answered.
+enum Outcome {
+    Reply(Reply),
+    Fail(Failure<'static>),
+    Error(HandlerError),
+    Panic,
+}
+
+/// One input for the core.
+enum Step {
+    Control(Control),
+    Timer,
+    Flushed,
+    WriteError(WsError),
+    Read(Option<Result<Message, WsError>>),
+    Outbound(Outbound),
+    Entered(Finished),
+    Done(u64, RequestToken, Finished),
+}
+
+struct Driver<C> {
+    ws: WebSocketStream<TokioIo<Upgraded>>,
+    core: Box<Core>,
+    app: Arc<App<C>>,
+    scope: Scope<C>,
+    shared: Arc<Shared>,
+    events_rx: mpsc::Receiver<Outbound>,
+    control_rx: mpsc::UnboundedReceiver<Control>,
+    /// Running handlers.
+    handlers: FuturesUnordered<BoxFuture<(u64, RequestToken, Finished)>>,
+    /// Unanswered requests (running or held), in arrival order.
+    in_flight: VecDeque<(u64, RequestToken)>,
+    /// Finished requests waiting for earlier ones (`ReplyOrder::InOrder`).
+    held: HashMap<u64, Outcome>,
+    next_seq: u64,
+    enter: Option<BoxFuture<Finished>>,
+    /// The encode buffer.
+    out: Vec<u8>,
+    max_out: usize,
+    /// Messages not yet taken by tungstenite.
+    pending_out: VecDeque<Message>,
+    needs_flush: bool,
+    /// Inputs taken since the last flush.
+    batch: usize,
+    write_dead: bool,
+    read_done: bool,
+    sleep: Pin<Box<Sleep>>,
+    timer_at: Option<tokio::time::Instant>,
+    timer_armed: bool,
+    /// The shutdown deadline, once shutdown began.
+    draining: Option<tokio::time::Instant>,
+    messages: TokenBucket,
+    controls: TokenBucket,
+    order: ReplyOrder,
+}
+
+impl<C: Send + Sync + 'static> Driver<C> {
+    fn start(&mut self, start: Start) {
+        let now = time::now();
+        match start {
+            Start::Ready => {}
+            Start::Enter(future) => {
+                self.enter = Some(Box::pin(AssertUnwindSafe(future).catch_unwind()));
+            }
+            Start::EnterFailed => self.send_internal_error_event(now),
+            Start::Close(code, reason) => self.close(now, code, &reason),
+        }
+    }
+
+    /// Runs until the core reports the connection's exit.
+    async fn drive(&mut self) -> Exit {
+        loop {
+            let now = time::now();
+            self.check_shutdown(now);
+            if self.read_done && self.pending_out.is_empty() && !self.needs_flush {
+                // Nothing more can be read and what we had to say is out.
+                self.core.handle_transport_closed(now);
+            }
+            self.drain_transmits(now);
+            while let Some(event) = self.core.poll_event() {
+                match event {
+                    Event::Exit(exit) => return exit,
+                    Event::ProtocolError(error) => debug!(?error, "protocol error; closing"),
+                    other => debug!(?other, "event"),
+                }
+            }
+            self.arm_timer();
+            let step = poll_fn(|cx| self.poll_step(cx)).await;
+            self.apply(step);
+        }
+    }
+
+    // ---- Waiting ----
+
+    fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+        if let Poll::Ready(Some(control)) = self.control_rx.poll_recv(cx) {
+            return Poll::Ready(Step::Control(control));
+        }
+        if self.timer_armed && self.sleep.as_mut().poll(cx).is_ready() {
+            self.timer_armed = false;
+            self.timer_at = None;
+            return Poll::Ready(Step::Timer);
+        }
+        if !self.write_dead {
+            match self.poll_write(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Step::WriteError(error)),
+                // The socket does not take more: take no input until it does.
+                Poll::Pending => return Poll::Pending,
+            }
+            if self.batch >= BATCH && self.needs_flush {
+                match self.ws.poll_flush_unpin(cx) {
+                    Poll::Ready(Ok(())) => {
+                        self.needs_flush = false;
+                        self.batch = 0;
+                    }
+                    Poll::Ready(Err(error)) => return Poll::Ready(Step::WriteError(error)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        }
+        if let Poll::Ready(step) = self.poll_input(cx) {
+            self.batch += 1;
+            return Poll::Ready(step);
+        }
+        if self.needs_flush && !self.write_dead {
+            return match self.ws.poll_flush_unpin(cx) {
+                Poll::Ready(Ok(())) => {
+                    self.needs_flush = false;
+                    self.batch = 0;
+                    Poll::Ready(Step::Flushed)
+                }
+                Poll::Ready(Err(error)) => Poll::Ready(Step::WriteError(error)),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+        self.batch = 0;
+        Poll::Pending
+    }
+
+    /// Hands queued messages to tungstenite.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        while let Some(message) = self.pending_out.pop_front() {
+            match self.ws.poll_ready_unpin(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => {
+                    self.pending_out.push_front(message);
+                    return Poll::Pending;
+                }
+            }
+            match self.ws.start_send_unpin(message) {
+                Ok(()) => self.needs_flush = true,
+                Err(WsError::WriteBufferFull(message)) => {
+                    self.pending_out.push_front(*message);
+                    self.needs_flush = true;
+                    match self.ws.poll_flush_unpin(cx) {
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                        Poll::Pending => return Poll::Pending,
+                    }
+                }
+                // The peer's close arrived after this message was queued: drop it.
+                Err(WsError::Protocol(ProtocolError::SendAfterClosing)) => {}
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
+        // Events before replies: a handler's `send_event` completed before it returned.
+        if let Poll::Ready(Some(event)) = self.events_rx.poll_recv(cx) {
+            return Poll::Ready(Step::Outbound(event));
+        }
+        if let Some(enter) = self.enter.as_mut()
+            && let Poll::Ready(finished) = enter.as_mut().poll(cx)
+        {
+            self.enter = None;
+            return Poll::Ready(Step::Entered(finished));
+        }
+        if !self.handlers.is_empty()
+            && let Poll::Ready(Some((seq, token, finished))) = self.handlers.poll_next_unpin(cx)
+        {
+            return Poll::Ready(Step::Done(seq, token, finished));
+        }
+        if self.may_read()
+            && let Poll::Ready(read) = self.ws.poll_next_unpin(cx)
+        {
+            return Poll::Ready(Step::Read(read));
+        }
+        Poll::Pending
+    }
+
+    /// Reading waits for the enter hook, and stops while a shutdown lets requests finish.
+    fn may_read(&self) -> bool {
+        !self.read_done
+            && self.enter.is_none()
+            && !(self.draining.is_some() && self.core.app_state() == State::Connected)
+    }
+
+    fn arm_timer(&mut self) {
+        let mut at = self.core.poll_timeout().map(time::to_tokio);
+        if let Some(deadline) = self.draining
+            && self.core.app_state() == State::Connected
+        {
+            at = Some(at.map_or(deadline, |at| at.min(deadline)));
+        }
+        match at {
+            Some(at) => {
+                if self.timer_at != Some(at) {
+                    self.sleep.as_mut().reset(at);
+                    self.timer_at = Some(at);
+                }
+                self.timer_armed = true;
+            }
+            None => self.timer_armed = false,
+        }
+    }
+
+    // ---- Inputs ----
+
+    fn apply(&mut self, step: Step) {
+        let now = time::now();
+        match step {
+            Step::Control(Control::Shutdown { deadline }) => self.begin_shutdown(deadline),
+            Step::Control(Control::Close { code, reason }) => self.close(now, code, &reason),
+            Step::Timer => self.core.handle_timeout(now),
+            Step::Flushed => {}
+            Step::WriteError(error) => {
+                debug!(%error, "write failed");
+                self.write_dead = true;
+                self.read_done = true;
+                self.pending_out.clear();
+                self.needs_flush = false;
+                self.core.handle_transport_closed(now);
+            }
+            Step::Read(read) => self.on_read(now, read),
+            Step::Outbound(event) => self.on_outbound(now, &event),
+            Step::Entered(finished) => self.on_entered(now, finished),
+            Step::Done(seq, token, finished) => {
+                let outcome = match finished {
+                    Ok(Ok(reply)) => Outcome::Reply(reply),
+                    Ok(Err(error)) => Outcome::Error(error),
+                    Err(panic) => {
+                        Counters::add(&self.shared.counters.panics, 1);
+                        warn!(panic = panic_message(&*panic), "handler panicked");
+                        Outcome::Panic
+                    }
+                };
+                self.complete(now, seq, token, outcome);
+            }
+        }
+    }
+
+    fn on_read(&mut self, now: protocol_core::Instant, read: Option<Result<Message, WsError>>) {
+        let message = match read {
+            Some(Ok(message)) => message,
+            None => {
+                self.read_done = true;
+                self.core.handle_transport_closed(now);
+                return;
+            }
+            Some(Err(error)) => {
+                // tokio-tungstenite ends the stream after any error.
+                self.read_done = true;
+                debug!(%error, "read failed");
+                match error {
+                    WsError::Capacity(_) => self.close(now, 1009, "message too big"),
+                    WsError::Utf8(_) => self.close(now, 1007, "invalid UTF-8"),
+                    WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                        self.core.handle_transport_closed(now);
+                    }
+                    WsError::Protocol(_) => self.close(now, 1002, "protocol error"),
+                    _ => self.core.handle_transport_closed(now),
+                }
+                return;
+            }
+        };
+        match message {
+            Message::Text(text) => self.on_data(now, MessageKind::Text, text.as_bytes()),
+            Message::Binary(bytes) => self.on_data(now, MessageKind::Binary, &bytes),
+            Message::Ping(_) | Message::Pong(_) => {
+                if self.controls.take(tokio::time::Instant::now()) {
+                    self.core.handle_pong(now);
+                } else {
+                    self.rate_limited(now, "control frame rate limit exceeded");
+                }
+            }
+            Message::Close(frame) => {
+                let code = frame.map(|f| u16::from(f.code));
+                if let Err(error) = self.core.handle_close(now, code) {
+                    debug!(%error, "close frame not taken");
+                }
+            }
+            Message::Frame(_) => {}
+        }
+    }
+
+    fn on_data(&mut self, now: protocol_core::Instant, kind: MessageKind, bytes: &[u8]) {
+        Counters::add(&self.shared.counters.bytes_in, bytes.len() as u64);
+        if !self.messages.take(tokio::time::Instant::now()) {
+            self.rate_limited(now, "message rate limit exceeded");
+            return;
+        }
+        let received = self.core.handle_message(now, kind, bytes, &self.app.table);
+        match received {
+            Ok(ServerReceived::Request(request)) => {
+                Counters::add(&self.shared.counters.requests, 1);
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                let token = request.token;
+                self.in_flight.push_back((seq, token));
+                let route = &self.app.routes[usize::from(request.route.0)];
+                match route.start(&self.scope, request.codec, request.data) {
+                    Ok(future) => {
+                        let future = AssertUnwindSafe(future)
+                            .catch_unwind()
+                            .map(move |finished| (seq, token, finished));
+                        self.handlers.push(Box::pin(future));
+                    }
+                    Err(failure) => self.complete(now, seq, token, Outcome::Fail(failure)),
+                }
+            }
+            Ok(ServerReceived::Refused(refusal)) => {
+                Counters::add(&self.shared.counters.errors, 1);
+                debug!(?refusal, "refused by the core");
+            }
+            Ok(ServerReceived::Closing(error)) => debug!(?error, "closing"),
+            Ok(_) => {}
+            Err(error) => debug!(%error, "message not taken"),
+        }
+    }
+
+    fn on_outbound(&mut self, now: protocol_core::Instant, event: &Outbound) {
+        let result = match event {
+            Outbound::Event(event) => {
+                let data = Erased(&*event.data);
+                self.with_out(|core, out| core.send_event(now, &event.kind, &data, out))
+            }
+            Outbound::Error { reason, code } => {
+                let body = ErrorBody::new(reason, code);
+                self.with_out(|core, out| core.send_error_event(now, &body, out))
+            }
+        };
+        match result {
+            Ok(transmit) => self.push(transmit),
+            Err(CallError::SendAfterClose | CallError::NotAccepted) => {}
+            Err(error) => warn!(%error, "event not sent"),
+        }
+    }
+
+    fn on_entered(&mut self, now: protocol_core::Instant, finished: Finished) {
+        let result = match finished {
+            Ok(Ok(Reply::Value(value))) => {
+                let data = Erased(&*value);
+                self.with_out(|core, out| core.send_init(now, &data, out))
+            }
+            Ok(Ok(Reply::Raw(bytes))) => {
+                self.with_out(|core, out| core.send_init(now, &Data::new(&bytes), out))
+            }
+            Ok(Err(HandlerError::Request { reason, code })) => {
+                let body = ErrorBody::new(&reason, &code);
+                self.with_out(|core, out| core.send_error_event(now, &body, out))
+            }
+            Ok(Err(error)) => {
+                warn!(%error, "enter hook failed");
+                return self.send_internal_error_event(now);
+            }
+            Err(panic) => {
+                Counters::add(&self.shared.counters.panics, 1);
+                warn!(panic = panic_message(&*panic), "enter hook panicked");
+                return self.send_internal_error_event(now);
+            }
+        };
+        match result {
+            Ok(transmit) => self.push(transmit),
+            Err(CallError::SendAfterClose) => {}
+            Err(error) => {
+                warn!(%error, "init event not sent");
+                self.send_internal_error_event(now);
+            }
+        }
+    }
+
+    fn send_internal_error_event(&mut self, now: protocol_core::Instant) {
+        let body = ErrorCode::InternalError.body();
+        match self.with_out(|core, out| core.send_error_event(now, &body, out)) {
+            Ok(transmit) => self.push(transmit),
+            Err(error) => debug!(%error, "error event not sent"),
+        }
+    }
+
+    /// A request finished: answer it now, or hold it until earlier ones are answered.
+    fn complete(
+        &mut self,
+        now: protocol_core::Instant,
+        seq: u64,
+        token: RequestToken,
+        outcome: Outcome,
+    ) {
+        match self.order {
+            ReplyOrder::InOrder => {
+                self.held.insert(seq, outcome);
+                while let Some(&(first, token)) = self.in_flight.front() {
+                    let Some(outcome) = self.held.remove(&first) else {
+                        break;
+                    };
+                    self.in_flight.pop_front();
+                    self.answer(now, token, outcome);
+                }
+            }
+            _ => {
+                if let Some(at) = self.in_flight.iter().position(|(s, _)| *s == seq) {
+                    self.in_flight.remove(at);
+                }
+                self.answer(now, token, outcome);
+            }
+        }
+    }
+
+    fn answer(&mut self, now: protocol_core::Instant, token: RequestToken, outcome: Outcome) {
+        let errors = &self.shared.counters.errors;
+        let result = match outcome {
+            Outcome::Reply(Reply::Value(value)) => {
+                let data = Erased(&*value);
+                self.with_out(|core, out| core.respond(now, token, &data, out))
+            }
+            Outcome::Reply(Reply::Raw(bytes)) => {
+                self.with_out(|core, out| core.respond(now, token, &Data::new(&bytes), out))
+            }
+            Outcome::Fail(failure) => {
+                Counters::add(errors, 1);
+                self.with_out(|core, out| core.fail(now, token, failure, out))
+            }
+            Outcome::Error(HandlerError::Request { reason, code }) => {
+                Counters::add(errors, 1);
+                let failure = Failure::Error(ErrorBody::new(&reason, &code));
+                self.with_out(|core, out| core.fail(now, token, failure, out))
+            }
+            Outcome::Error(error) => {
+                Counters::add(errors, 1);
+                warn!(%error, "handler failed");
+                self.with_out(|core, out| core.fail(now, token, Failure::Internal, out))
+            }
+            Outcome::Panic => {
+                Counters::add(errors, 1);
+                self.with_out(|core, out| core.fail(now, token, Failure::Internal, out))
+            }
+        };
+        match result {
+            Ok(transmit) => self.push(transmit),
+            Err(CallError::Encode(error)) => {
+                // Too large for a message, or not serializable: the request stays open.
+                warn!(%error, "reply could not be encoded");
+                Counters::add(&self.shared.counters.errors, 1);
+                match self.with_out(|core, out| core.fail(now, token, Failure::Internal, out)) {
+                    Ok(transmit) => self.push(transmit),
+                    Err(error) => {
+                        debug!(%error, "failure not sent");
+                        let _ = self.core.abandon(token);
+                    }
+                }
+            }
+            // Closing: nobody will read the answer; the core has finished the request.
+            Err(CallError::SendAfterClose | CallError::UnknownRequest) => {}
+            Err(error) => debug!(%error, "reply not sent"),
+        }
+    }
+
+    // ---- Commands ----
+
+    /// Closes the connection (unless it is already closing); running handlers are cancelled.
+    fn close(&mut self, now: protocol_core::Instant, code: u16, reason: &str) {
+        if self.core.app_state() != State::Connected {
+            return;
+        }
+        self.cancel_handlers();
+        match self.with_out(|core, out| core.close(now, code, reason, out)) {
+            Ok(transmit) => self.push(transmit),
+            Err(error) => debug!(%error, code, "close not sent"),
+        }
+    }
+
+    fn rate_limited(&mut self, now: protocol_core::Instant, what: &'static str) {
+        if self.core.app_state() == State::Connected {
+            Counters::add(&self.shared.counters.rate_limit_closes, 1);
+            debug!(what, "rate limit exceeded; closing");
+        }
+        self.close(now, 1008, what);
+    }
+
+    fn begin_shutdown(&mut self, deadline: tokio::time::Instant) {
+        if self.draining.is_none() {
+            self.draining = Some(deadline);
+        }
+    }
+
+    /// During shutdown: once no request runs, or at the deadline, close with 1001.
+    fn check_shutdown(&mut self, now: protocol_core::Instant) {
+        let Some(deadline) = self.draining else {
+            return;
+        };
+        if self.core.app_state() != State::Connected {
+            return;
+        }
+        let idle = self.in_flight.is_empty() && self.enter.is_none();
+        if idle || tokio::time::Instant::now() >= deadline {
+            if !idle {
+                debug!(
+                    requests = self.in_flight.len(),
+                    "shutdown deadline: cancelling requests"
+                );
+            }
+            self.enter = None;
+            self.close(now, 1001, "server shutdown");
+        }
+    }
+
+    /// Drops every running handler and abandons its request in the core.
+    fn cancel_handlers(&mut self) {
+        if !self.handlers.is_empty() {
+            self.handlers = FuturesUnordered::new();
+        }
+        self.held.clear();
+        for (_, token) in self.in_flight.drain(..) {
+            let _ = self.core.abandon(token);
+        }
+    }
+
+    // ---- Outputs ----
+
+    fn drain_transmits(&mut self, now: protocol_core::Instant) {
+        loop {
+            match self.core.poll_transmit(now, &mut self.out) {
+                Ok(Some(transmit)) => self.push(transmit),
+                Ok(None) => break,
+                Err(EncodeError::BufferTooSmall { required }) if self.out.len() < self.max_out => {
+                    self.grow(required);
+                }
+                Err(error) => {
+                    warn!(%error, "core output could not be encoded");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Runs a core command with the encode buffer, growing it when the frame does not fit.
+    fn with_out<T>(
+        &mut self,
+        mut command: impl FnMut(&mut Core, &mut [u8]) -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
+        loop {
+            match command(&mut self.core, &mut self.out) {
+                Err(CallError::Encode(EncodeError::BufferTooSmall { required }))
+                    if self.out.len() < self.max_out =>
+                {
+                    self.grow(required);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn grow(&mut self, required: Option<usize>) {
+        let size = required
+            .unwrap_or(0)
+            .max(self.out.len() * 2)
+            .max(OUT_MIN)
+            .min(self.max_out);
+        self.out.resize(size, 0);
+    }
+
+    /// Queues what a core call wrote into the encode buffer.
+    fn push(&mut self, transmit: Transmit) {
+        let message = match transmit {
+            Transmit::Message {
+                kind: MessageKind::Text,
+                len,
+            } => {
+                Counters::add(&self.shared.counters.bytes_out, len as u64);
+                match Utf8Bytes::try_from(Bytes::copy_from_slice(&self.out[..len])) {
+                    Ok(text) => Message::Text(text),
+                    Err(error) => {
+                        warn!(%error, "a text frame is not UTF-8");
+                        return;
+                    }
+                }
+            }
+            Transmit::Message {
+                kind: MessageKind::Binary,
+                len,
+            } => {
+                Counters::add(&self.shared.counters.bytes_out, len as u64);
+                Message::Binary(Bytes::copy_from_slice(&self.out[..len]))
+            }
+            Transmit::Ping => Message::Ping(Bytes::new()),
+            Transmit::Close { code, reason_len } => {
+                let reason = std::str::from_utf8(&self.out[..reason_len]).unwrap_or_default();
+                debug!(code, reason, "closing");
+                Message::Close(Some(CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: Utf8Bytes::from(reason),
+                }))
+            }
+            other => {
+                debug!(?other, "transmit not understood");
+                return;
+            }
+        };
+        self.pending_out.push_back(message);
+        if self.out.len() > OUT_KEEP {
+            self.out = Vec::new();
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a string)")
+}
