@@ -82,6 +82,24 @@ if [ "$embedded" -eq 1 ]; then
         cargo build --quiet -p ws-sansio --features defmt --target thumbv7em-none-eabihf
 fi
 
+# ---- AsyncAPI ----------------------------------------------------------------------------
+asyncapi_check() {
+    local doc
+    doc=$(mktemp --suffix=.json)
+    cargo run --quiet -p asyncapi --example game_asyncapi -- "$doc" &&
+        node asyncapi/validate/validate.mjs "$doc"
+    local status=$?
+    rm -f "$doc"
+    return $status
+}
+if ! command -v node >/dev/null 2>&1; then
+    echo "SKIP: node is not installed; AsyncAPI validation skipped"
+elif ! (cd asyncapi/validate && npm ci --no-audit --no-fund --silent >/dev/null 2>&1); then
+    echo "SKIP: npm could not install @asyncapi/parser; AsyncAPI validation skipped"
+else
+    check "the game's AsyncAPI document passes the official parser" asyncapi_check
+fi
+
 # ---- Tests -------------------------------------------------------------------------------
 tests "workspace tests" cargo test --workspace
 
