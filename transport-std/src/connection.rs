@@ -145,6 +145,7 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
         held: HashMap::new(),
         next_seq: 0,
         enter: None,
+        stashed: None,
         out: Vec::new(),
         max_out: shared.config.max_message_size,
         pending_out: VecDeque::new(),
@@ -258,6 +259,8 @@ struct Driver<C> {
     held: HashMap<u64, Outcome>,
     next_seq: u64,
     enter: Option<BoxFuture<Finished>>,
+    /// A finished hook or handler whose events are being written first.
+    stashed: Option<Step>,
     /// The encode buffer.
     out: Vec<u8>,
     max_out: usize,
@@ -397,16 +400,28 @@ impl<C: Send + Sync + 'static> Driver<C> {
         if let Poll::Ready(Some(event)) = self.events_rx.poll_recv(cx) {
             return Poll::Ready(Step::Outbound(event));
         }
-        if let Some(enter) = self.enter.as_mut()
+        if let Some(step) = self.stashed.take() {
+            return Poll::Ready(step);
+        }
+        let finished = if let Some(enter) = self.enter.as_mut()
             && let Poll::Ready(finished) = enter.as_mut().poll(cx)
         {
             self.enter = None;
-            return Poll::Ready(Step::Entered(finished));
-        }
-        if !self.handlers.is_empty()
+            Some(Step::Entered(finished))
+        } else if !self.handlers.is_empty()
             && let Poll::Ready(Some((seq, token, finished))) = self.handlers.poll_next_unpin(cx)
         {
-            return Poll::Ready(Step::Done(seq, token, finished));
+            Some(Step::Done(seq, token, finished))
+        } else {
+            None
+        };
+        if let Some(step) = finished {
+            // Events the hook or handler queued before it returned go out before its reply.
+            if let Poll::Ready(Some(event)) = self.events_rx.poll_recv(cx) {
+                self.stashed = Some(step);
+                return Poll::Ready(Step::Outbound(event));
+            }
+            return Poll::Ready(step);
         }
         if self.may_read()
             && let Poll::Ready(read) = self.ws.poll_next_unpin(cx)

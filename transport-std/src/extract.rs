@@ -14,8 +14,9 @@
 //! | [`Exited`] | how the connection ended | outside the exit hook |
 //!
 //! `T` is any `serde::Deserialize` struct: `#[derive(Deserialize)] struct Q { game_id: i64 }`
-//! with `Query<Q>` reads `?game_id=7` as the integer 7, and fails on `?game_id=abc` with
-//! "query: game_id: invalid digit found in string". Use `Option<_>` fields for optional
+//! with `Query<Q>` reads `?game_id=7` as the integer 7, fails on `?game_id=abc` with
+//! ``query: `game_id`: expected an integer, got "abc" (invalid digit found in string)``
+//! and on a missing one with ``query: missing field `game_id` ``. Use `Option<_>` fields for optional
 //! values and `#[serde(rename = "x-player")]` for header names.
 
 use std::borrow::Cow;
@@ -199,20 +200,12 @@ impl<C> FromScope<C> for Ctx<C> {
     }
 }
 
-/// Deserializes name/value pairs into `T` (values are parsed as the field types say).
+/// Deserializes name/value pairs into `T`.
 fn from_pairs<'a, T: DeserializeOwned>(
     source: &'static str,
     pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<T, ExtractError> {
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in pairs {
-        form.append_pair(name, value);
-    }
-    from_form(source, &form.finish())
-}
-
-fn from_form<T: DeserializeOwned>(source: &'static str, form: &str) -> Result<T, ExtractError> {
-    serde_urlencoded::from_str(form).map_err(|e| ExtractError::new(source, e.to_string()))
+    crate::pairs::from_pairs(pairs).map_err(|message| ExtractError::new(source, message))
 }
 
 /// The query string, deserialized into `T`.
@@ -222,7 +215,8 @@ pub struct Query<T>(pub T);
 impl<C, T: DeserializeOwned> FromScope<C> for Query<T> {
     fn from_scope(scope: &Scope<C>) -> Result<Self, ExtractError> {
         let query = scope.request.query.as_deref().unwrap_or("");
-        from_form("query", query).map(Self)
+        let pairs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+        from_pairs("query", pairs.iter().map(|(n, v)| (&**n, &**v))).map(Self)
     }
 }
 

@@ -42,6 +42,7 @@ pub mod extract;
 pub mod handler;
 mod handshake;
 mod limit;
+mod pairs;
 mod server;
 pub mod time;
 

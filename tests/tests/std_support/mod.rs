@@ -1,0 +1,373 @@
+//! Shared helpers of the `std_*` tests: a server on a loopback port, a tokio-tungstenite
+//! client, and the seed-000 recordings (parsed as in `protocol-core/tests/seed000_replay.rs`).
+#![allow(dead_code, unreachable_pub)]
+
+#[path = "../../../transport-std/examples/game/app.rs"]
+pub mod game;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use transport_std::{App, Server, ServerConfig, ServerHandle};
+
+/// Only a guard against hanging forever: no assertion depends on timing.
+pub const HANG_GUARD: Duration = Duration::from_secs(20);
+
+/// Awaits `future`, failing the test if it hangs.
+pub async fn guard<T>(what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(HANG_GUARD, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("hang guard: {what} did not finish"),
+    }
+}
+
+/// A server on 127.0.0.1 and an ephemeral port, in this runtime.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn start<C: Default + Send + Sync + 'static>(
+        app: App<C>,
+        config: ServerConfig,
+    ) -> Self {
+        let server = Server::bind(SocketAddr::from(([127, 0, 0, 1], 0)), config, app)
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = server.local_addr();
+        let handle = server.handle();
+        let task = tokio::spawn(server.run());
+        Self { addr, handle, task }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("ws://{}{}", self.addr, path_and_query)
+    }
+
+    /// Graceful shutdown; returns when every connection task has ended.
+    pub async fn stop(self) -> ServerHandle {
+        guard("shutdown", self.handle.shutdown()).await;
+        guard("accept loop", self.task).await.expect("server task");
+        self.handle
+    }
+}
+
+pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Connects; an HTTP refusal comes back as `Err((status, body))`.
+pub async fn connect(url: &str) -> Result<Client, (u16, String)> {
+    connect_with(url, &[]).await
+}
+
+pub async fn connect_with(
+    url: &str,
+    headers: &[(&'static str, &str)],
+) -> Result<Client, (u16, String)> {
+    let mut request = url.into_client_request().expect("request");
+    for (name, value) in headers {
+        request
+            .headers_mut()
+            .insert(*name, value.parse().expect("header value"));
+    }
+    match guard("connect", tokio_tungstenite::connect_async(request)).await {
+        Ok((client, _)) => Ok(client),
+        Err(WsError::Http(response)) => {
+            let status = response.status().as_u16();
+            let body = response
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            Err((status, body))
+        }
+        Err(other) => panic!("connect {url}: {other}"),
+    }
+}
+
+/// What the client received next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Received {
+    Text(String),
+    Binary(Vec<u8>),
+    Ping,
+    Pong,
+    /// A close frame: `CLOSE code reason`.
+    Close(Option<(u16, String)>),
+    /// The stream ended (after the close handshake, or the TCP connection closed).
+    Ended,
+    /// A read error.
+    Error(String),
+}
+
+impl Received {
+    /// As the recordings write it: text frames as text, close frames as `CLOSE code reason`.
+    pub fn show(&self) -> String {
+        match self {
+            Self::Text(text) => text.clone(),
+            Self::Close(Some((code, reason))) => format!("CLOSE {code} {reason}"),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+pub async fn recv(client: &mut Client) -> Received {
+    match guard("a frame from the server", client.next()).await {
+        Some(Ok(Message::Text(text))) => Received::Text(text.as_str().to_string()),
+        Some(Ok(Message::Binary(bytes))) => Received::Binary(bytes.to_vec()),
+        Some(Ok(Message::Ping(_))) => Received::Ping,
+        Some(Ok(Message::Pong(_))) => Received::Pong,
+        Some(Ok(Message::Close(frame))) => {
+            Received::Close(frame.map(|f| (u16::from(f.code), f.reason.as_str().to_string())))
+        }
+        Some(Ok(Message::Frame(_))) => Received::Error("raw frame".into()),
+        Some(Err(error)) => Received::Error(error.to_string()),
+        None => Received::Ended,
+    }
+}
+
+/// The next data frame or close, skipping pings and pongs.
+pub async fn recv_data(client: &mut Client) -> Received {
+    loop {
+        match recv(client).await {
+            Received::Ping | Received::Pong => {}
+            other => return other,
+        }
+    }
+}
+
+pub async fn send_text(client: &mut Client, text: &str) {
+    guard("send", client.send(Message::text(text)))
+        .await
+        .expect("send");
+}
+
+pub async fn close(client: &mut Client, code: u16) {
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: "".into(),
+    };
+    guard("close", client.send(Message::Close(Some(frame))))
+        .await
+        .expect("close");
+}
+
+/// Reads until the stream ends, returning what came (data frames and the close).
+pub async fn drain(client: &mut Client) -> Vec<Received> {
+    let mut seen = Vec::new();
+    loop {
+        match recv(client).await {
+            Received::Ended => return seen,
+            error @ Received::Error(_) => {
+                seen.push(error);
+                return seen;
+            }
+            other => seen.push(other),
+        }
+    }
+}
+
+/// A request frame.
+pub fn request(id: &str, endpoint: &str, data: &str) -> String {
+    format!(r#"{{"id":"{id}","type":"request","endpoint":"{endpoint}","data":{data}}}"#)
+}
+
+/// Open file descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+// ---- The seed-000 recordings ----
+
+/// One recorded exchange.
+pub struct Case {
+    pub name: String,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Text(Vec<u8>),
+    Binary(Vec<u8>),
+    ClientClose(u16),
+    Received(String),
+    Dropped,
+}
+
+fn unplaceholder(line: &str) -> String {
+    line.replace("<7f>", "\u{7f}")
+        .replace("<U+2028>", "\u{2028}")
+}
+
+pub fn parse_exchanges() -> Vec<Case> {
+    let text = include_str!("../../../protocol-core/testdata/seed000-exchanges.txt");
+    let mut cases: Vec<Case> = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') || l.starts_with("###"))
+    {
+        if let Some(name) = line.strip_prefix("### ") {
+            cases.push(Case {
+                name: name.to_string(),
+                steps: Vec::new(),
+            });
+            continue;
+        }
+        let steps = &mut cases.last_mut().expect("a case header first").steps;
+        if let Some(frame) = line.strip_prefix("  < T ") {
+            steps.push(Step::Received(unplaceholder(frame)));
+        } else if let Some(frame) = line.strip_prefix("  > T ") {
+            steps.push(Step::Text(frame.as_bytes().to_vec()));
+        } else if let Some(frame) = line.strip_prefix("  > B b'") {
+            steps.push(Step::Binary(
+                frame.trim_end_matches('\'').as_bytes().to_vec(),
+            ));
+        } else if let Some(code) = line.strip_prefix("  > CLOSE ") {
+            steps.push(Step::ClientClose(code.parse().unwrap()));
+        } else if line.starts_with("  CLOSED") {
+            steps.push(Step::Dropped);
+        } else if let Some(Step::Text(frame)) = steps.last_mut() {
+            // A text frame spanning lines (json-whitespace).
+            frame.push(b'\n');
+            frame.extend_from_slice(line.as_bytes());
+        } else {
+            panic!("unparsed line {line:?}");
+        }
+    }
+    cases
+}
+
+/// The query each recorded case connected with.
+pub fn query_of(case: &str) -> &'static str {
+    match case {
+        "no-game-id-enter-fails" => "",
+        "game-id-not-int" => "?game_id=abc",
+        _ => "?game_id=1",
+    }
+}
+
+pub fn table(text: &str) -> HashMap<String, Vec<String>> {
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (case, reply) = l.split_once('\t').unwrap();
+            (
+                case.to_string(),
+                reply.split('|').map(str::to_string).collect(),
+            )
+        })
+        .collect()
+}
+
+pub fn seed_differences() -> HashMap<String, Vec<String>> {
+    table(include_str!(
+        "../../../protocol-core/testdata/seed-differences.tsv"
+    ))
+}
+
+pub fn default_replies() -> HashMap<String, Vec<String>> {
+    table(include_str!(
+        "../../../protocol-core/testdata/default-profile-replies.tsv"
+    ))
+}
+
+pub fn server_frames(case: &Case) -> Vec<String> {
+    case.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Received(frame) => Some(frame.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The frame a client step sends (the deep-nesting line was cut at 300 characters by the
+/// recorder; this is the frame it sent).
+pub fn client_frame(case: &str, frame: &[u8]) -> Vec<u8> {
+    if case == "json-deep-nesting-2000" {
+        assert!(frame.starts_with(br#"{"id":"d","type":"request","endpoint":"echo","data":[[["#));
+        return format!(
+            r#"{{"id":"d","type":"request","endpoint":"echo","data":{}{}}}"#,
+            "[".repeat(2000),
+            "]".repeat(2000)
+        )
+        .into_bytes();
+    }
+    frame.to_vec()
+}
+
+/// Replays `case` over a real WebSocket: sends its client frames, reads `expected` server
+/// frames, then closes (with the recorded code, or 1000) and checks that nothing but the
+/// close handshake follows. Returns the frames read, or the HTTP refusal.
+pub async fn replay(
+    server: &TestServer,
+    case: &Case,
+    expected: usize,
+) -> Result<Vec<String>, (u16, String)> {
+    let mut client = connect(&server.url(&format!("/ws{}", query_of(&case.name)))).await?;
+    let mut close_code = None;
+    for step in &case.steps {
+        match step {
+            Step::Text(frame) => {
+                let frame = client_frame(&case.name, frame);
+                let text = String::from_utf8(frame).expect("recorded frames are UTF-8");
+                guard("send", client.send(Message::text(text)))
+                    .await
+                    .expect("send");
+            }
+            Step::Binary(frame) => {
+                guard("send", client.send(Message::binary(frame.clone())))
+                    .await
+                    .expect("send");
+            }
+            Step::ClientClose(code) => close_code = Some(*code),
+            Step::Received(_) | Step::Dropped => {}
+        }
+    }
+    let mut frames = Vec::new();
+    while frames.len() < expected {
+        match recv(&mut client).await {
+            Received::Ping | Received::Pong => {}
+            received => {
+                let ended = matches!(
+                    received,
+                    Received::Close(_) | Received::Ended | Received::Error(_)
+                );
+                frames.push(received.show());
+                if ended {
+                    break;
+                }
+            }
+        }
+    }
+    let server_closed = frames.last().is_some_and(|f| f.starts_with("CLOSE "));
+    if !server_closed {
+        close(&mut client, close_code.unwrap_or(1000)).await;
+        let rest = drain(&mut client).await;
+        let code = close_code.unwrap_or(1000);
+        assert_eq!(
+            rest,
+            vec![Received::Close(Some((code, String::new())))],
+            "case {}: after the expected frames, only the close handshake",
+            case.name
+        );
+    } else {
+        let rest = drain(&mut client).await;
+        assert!(
+            rest.is_empty(),
+            "case {}: frames after the close: {rest:?}",
+            case.name
+        );
+    }
+    Ok(frames)
+}
