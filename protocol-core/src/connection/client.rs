@@ -401,7 +401,9 @@ impl<W: CodecSet, const PENDING: usize> ClientConnection<W, PENDING> {
         let code = codec
             .decode_error_body(data)
             .ok()
-            .and_then(|body| body.code.as_plain().and_then(ErrorCode::from_code));
+            // By content: `"b\u0075sy"` is `busy`.
+            .and_then(|body| body.code.to_heapless::<32>())
+            .and_then(|code| ErrorCode::from_code(&code));
         let oldest = self
             .slots
             .iter_mut()
