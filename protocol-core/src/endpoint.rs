@@ -36,8 +36,10 @@ use core::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::CodecSet;
-use crate::connection::{CallError, Failure, Request, RouteId, Routes, ServerConnection, Transmit};
+use crate::codec::{CodecSet, ValueError};
+use crate::connection::{
+    CallError, Failure, Request, RequestId, RouteId, Routes, ServerConnection, Transmit,
+};
 use crate::frame::{Data, ErrorBody};
 use crate::text::Str;
 use crate::time::Instant;
@@ -83,6 +85,131 @@ impl RequestError {
     pub const fn body(self) -> ErrorBody<'static> {
         ErrorBody::new(self.reason, self.code)
     }
+}
+
+/// A request to endpoint `E` in flight, from
+/// [`ClientConnection::call`](crate::ClientConnection::call). Its answer can only be read as
+/// `E::Response`.
+pub struct Call<E> {
+    id: RequestId,
+    endpoint: PhantomData<fn() -> E>,
+}
+
+impl<E> Clone for Call<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for Call<E> {}
+
+impl<E> PartialEq for Call<E> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl<E> Eq for Call<E> {}
+
+impl<E> core::fmt::Debug for Call<E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("Call").field(&self.id).finish()
+    }
+}
+
+impl<E: Endpoint> Call<E> {
+    pub(crate) const fn new(id: RequestId) -> Self {
+        Self {
+            id,
+            endpoint: PhantomData,
+        }
+    }
+
+    /// The request's id, as `handle_message` and `poll_event` report it.
+    pub const fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// Whether `request` is this call.
+    pub fn is(&self, request: RequestId) -> bool {
+        self.id == request
+    }
+
+    /// Reads the response's `data` as `E::Response`, with the connection's codec.
+    ///
+    /// # Errors
+    /// [`ValueError`] when the server's answer does not have that shape.
+    pub fn response<W: CodecSet>(
+        &self,
+        codec: W,
+        data: Data<'_>,
+    ) -> Result<E::Response, ValueError> {
+        codec.decode_value(data)
+    }
+}
+
+/// A closed set of event kinds a client expects, decoded into one enum. Implement it by hand
+/// or with [`events!`](crate::events).
+pub trait EventSet: Sized {
+    /// The kinds in the set.
+    const KINDS: &'static [&'static str];
+
+    /// Decodes an event of kind `kind`: `None` for a kind outside the set.
+    ///
+    /// # Errors
+    /// [`ValueError`] when the kind is in the set but its data has the wrong shape.
+    fn decode<W: CodecSet>(
+        kind: &Str<'_>,
+        data: Data<'_>,
+        codec: W,
+    ) -> Option<Result<Self, ValueError>>;
+}
+
+/// Declares an enum of event types and its [`EventSet`] impl:
+///
+/// ```
+/// # use protocol_core::endpoint::EventType;
+/// # #[derive(serde::Serialize, serde::Deserialize)] pub struct State { pub n: u8 }
+/// # pub struct StateEvent;
+/// # impl EventType for StateEvent { const KIND: &'static str = "game:state"; type Data = State; }
+/// protocol_core::events! {
+///     /// What the game pushes.
+///     pub enum GameEvents {
+///         State(StateEvent),
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! events {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($variant:ident($event:ty)),+ $(,)? }) => {
+        $(#[$meta])*
+        $vis enum $name {
+            $(
+                #[doc = concat!("`", stringify!($event), "`")]
+                $variant(<$event as $crate::endpoint::EventType>::Data),
+            )+
+        }
+
+        impl $crate::endpoint::EventSet for $name {
+            const KINDS: &'static [&'static str] =
+                &[$(<$event as $crate::endpoint::EventType>::KIND),+];
+
+            fn decode<W: $crate::codec::CodecSet>(
+                kind: &$crate::Str<'_>,
+                data: $crate::Data<'_>,
+                codec: W,
+            ) -> ::core::option::Option<::core::result::Result<Self, $crate::ValueError>> {
+                $(
+                    if *kind == <$event as $crate::endpoint::EventType>::KIND {
+                        return ::core::option::Option::Some(
+                            codec.decode_value(data).map(Self::$variant),
+                        );
+                    }
+                )+
+                ::core::option::Option::None
+            }
+        }
+    };
 }
 
 /// A synchronous handler with its types erased, as the [`Router`] stores it.

@@ -40,7 +40,7 @@
 #[cfg(not(any(feature = "json", feature = "postcard")))]
 compile_error!("protocol-core needs at least one codec: enable the `json` or `postcard` feature");
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 extern crate std;
 
 pub mod codec;

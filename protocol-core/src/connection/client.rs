@@ -8,7 +8,8 @@ use super::{
     CallError, Config, ErrorCode, Event, Profile, ProtocolError, RequestFailure, State, Transmit,
 };
 use crate::codec::{CodecSet, DecodeError, EncodeError, MessageKind, ValueError};
-use crate::frame::{Data, ErrorBody, Frame, Payload};
+use crate::endpoint::{Call, Endpoint};
+use crate::frame::{Data, ErrorBody, Frame, Payload, Typed};
 use crate::limits::{DEFAULT_MAX_PENDING, MAX_NAME_LEN};
 use crate::text::Str;
 use crate::time::{Duration, Instant};
@@ -180,6 +181,23 @@ impl<W: CodecSet, const PENDING: usize> ClientConnection<W, PENDING> {
     }
 
     // ---- Requests ----
+
+    /// Calls endpoint `E` with typed data: [`request`](Self::request) whose handle remembers
+    /// `E`, so the answer can only be read as `E::Response` ([`Call::response`]). Passing
+    /// anything but `E::Request` does not compile.
+    ///
+    /// # Errors
+    /// As [`request`](Self::request).
+    pub fn call<E: Endpoint>(
+        &mut self,
+        now: Instant,
+        data: &E::Request,
+        timeout: Option<Duration>,
+        out: &mut [u8],
+    ) -> Result<(Call<E>, Transmit), CallError> {
+        let (id, transmit) = self.request(now, E::NAME, &Typed(data), timeout, out)?;
+        Ok((Call::new(id), transmit))
+    }
 
     /// Sends a request: the frame is written into `out`. Its answer arrives from
     /// [`handle_message`](Self::handle_message), or its failure (timeout after `timeout`,

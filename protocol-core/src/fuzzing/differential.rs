@@ -1,0 +1,334 @@
+//! The JSON envelope decoder against `serde_json` on the same bytes.
+//!
+//! `serde_json` plays the reference for the JSON layer: it finds the members (last duplicate
+//! wins, keys unescaped) and hands their values back as raw text (`RawValue`, so numbers out
+//! of `f64` range such as `1e400` stay valid, as they are for us). Two gaps in what it checks
+//! while it skips a value are closed by walking every value again with `serde_json` itself:
+//! strings inside skipped values are not checked for lone surrogates, and skipped values have
+//! no depth limit. The envelope rules of the specification (§3.2, §3.3) are then applied to
+//! the members, and the outcome must be ours: same accept or reject, same error for a JSON
+//! object, same usable id, same `id`, `endpoint`, `kind`, `data` (by its raw text) and error
+//! body.
+
+use core::fmt;
+use core::marker::PhantomData;
+use std::string::String;
+use std::vec::Vec;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use crate::JsonCodec;
+use crate::codec::{Codec, DecodeError, Member, SyntaxError};
+use crate::frame::Frame;
+use crate::limits::{MAX_DEPTH, MAX_ID_LEN, MAX_NAME_LEN};
+use crate::text::Str;
+
+/// Decodes `data` with [`JsonCodec`] and with `serde_json` plus the specification's envelope
+/// rules, and panics when they disagree. Inputs where either side reports a nesting-depth
+/// error are skipped (both limit depth near 128, counted differently).
+pub fn json_differential(data: &[u8]) {
+    let ours = JsonCodec::decode(data);
+    if matches!(ours, Err(ref f) if f.error == DecodeError::TooDeep) {
+        return;
+    }
+    let Ok(text) = core::str::from_utf8(data) else {
+        assert_eq!(
+            ours.map_err(|f| (f.error, f.id)),
+            Err((DecodeError::NotUtf8, None))
+        );
+        return;
+    };
+    let reference = match reference(text) {
+        Reference::TooDeep => return,
+        Reference::NotJson { trailing } => {
+            let failure = ours.expect_err("serde_json refuses it");
+            assert_eq!(failure.id, None, "a usable id in an input that is not JSON");
+            match failure.error {
+                DecodeError::Syntax { .. } => {}
+                DecodeError::TrailingData => assert!(trailing, "we see trailing data only"),
+                other => panic!("serde_json refuses it, we say {other:?}"),
+            }
+            if trailing {
+                // serde_json read one whole value first: we fail inside it (a string
+                // serde_json skips unchecked) or right after it.
+                assert!(matches!(
+                    failure.error,
+                    DecodeError::TrailingData
+                        | DecodeError::Syntax {
+                            kind: SyntaxError::LoneSurrogate,
+                            ..
+                        }
+                ));
+            }
+            return;
+        }
+        Reference::LoneSurrogate => {
+            let failure = ours.expect_err("a lone surrogate escape");
+            assert!(
+                matches!(
+                    failure.error,
+                    DecodeError::Syntax {
+                        kind: SyntaxError::LoneSurrogate,
+                        ..
+                    }
+                ),
+                "{failure:?}"
+            );
+            assert_eq!(failure.id, None);
+            return;
+        }
+        Reference::NotAnObject => {
+            let failure = ours.expect_err("not an object");
+            assert_eq!(
+                (failure.error, failure.id),
+                (DecodeError::NotAnObject, None)
+            );
+            return;
+        }
+        Reference::Object(members) => members,
+    };
+    let expected = envelope(&reference);
+    match (ours, expected) {
+        (Ok(frame), Ok(frame_ref)) => same_frame(&frame, &frame_ref),
+        (Err(failure), Err((error, usable_id))) => {
+            assert_eq!(failure.error, error);
+            assert_eq!(failure.id.map(owned), usable_id, "usable id");
+        }
+        (ours, theirs) => panic!("we decode {ours:?}, the reference {theirs:?}"),
+    }
+}
+
+fn owned(s: Str<'_>) -> String {
+    s.chars().collect()
+}
+
+/// What `serde_json` makes of the whole input.
+enum Reference<'a> {
+    /// Not one JSON value (`trailing`: a whole value followed by more than whitespace).
+    NotJson { trailing: bool },
+    /// A container nested deeper than [`MAX_DEPTH`] (counting the outermost as 1).
+    TooDeep,
+    /// A string with a `\uD800`–`\uDFFF` escape that is not half of a pair.
+    LoneSurrogate,
+    /// Valid JSON that is not an object.
+    NotAnObject,
+    /// The members of the top-level object, in order.
+    Object(Vec<(String, &'a RawValue)>),
+}
+
+fn reference(text: &str) -> Reference<'_> {
+    let raw = match serde_json::from_str::<&RawValue>(text) {
+        Ok(raw) => raw,
+        Err(error) => {
+            let message = std::format!("{error}");
+            if message.contains("recursion limit") {
+                return Reference::TooDeep;
+            }
+            return Reference::NotJson {
+                trailing: message.starts_with("trailing characters"),
+            };
+        }
+    };
+    match walk(raw, 1) {
+        Ok(()) => {}
+        Err(Walk::TooDeep) => return Reference::TooDeep,
+        Err(Walk::BadString) => return Reference::LoneSurrogate,
+    }
+    if !raw.get().starts_with('{') {
+        return Reference::NotAnObject;
+    }
+    let members = serde_json::from_str::<Members<'_>>(raw.get()).expect("walked already");
+    Reference::Object(members.0)
+}
+
+enum Walk {
+    TooDeep,
+    BadString,
+}
+
+/// Checks every string of `raw` (keys included) by parsing it into a `String`, and the
+/// depth of every container. `depth` counts `raw` itself if it is a container.
+fn walk(raw: &RawValue, depth: usize) -> Result<(), Walk> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'{') | Some(b'[') if depth > MAX_DEPTH => Err(Walk::TooDeep),
+        Some(b'{') => {
+            let members = serde_json::from_str::<Members<'_>>(text).map_err(|_| Walk::BadString)?;
+            members.0.iter().try_for_each(|(_, v)| walk(v, depth + 1))
+        }
+        Some(b'[') => {
+            let items =
+                serde_json::from_str::<Vec<&RawValue>>(text).map_err(|_| Walk::BadString)?;
+            items.iter().try_for_each(|v| walk(v, depth + 1))
+        }
+        Some(b'"') => serde_json::from_str::<String>(text)
+            .map(drop)
+            .map_err(|_| Walk::BadString),
+        _ => Ok(()),
+    }
+}
+
+/// An object's members in order, duplicates kept, keys unescaped by `serde_json`.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for MembersVisitor<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'a>, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, &'a RawValue>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor(PhantomData))
+    }
+}
+
+/// The frame the specification reads from the members, with owned strings.
+#[derive(Debug)]
+enum RefFrame<'a> {
+    Event {
+        kind: String,
+        data: &'a str,
+    },
+    Request {
+        id: String,
+        endpoint: String,
+        data: &'a str,
+    },
+    Response {
+        id: String,
+        data: &'a str,
+    },
+    ResponseError {
+        id: String,
+        reason: String,
+        code: String,
+    },
+}
+
+/// A member that should be a string: absent, present but not a string, or the string.
+enum Field {
+    Missing,
+    NotString,
+    Str(String),
+}
+
+fn field(members: &[(String, &RawValue)], name: &str) -> Field {
+    match members.iter().rev().find(|(key, _)| key == name) {
+        None => Field::Missing,
+        Some((_, raw)) => match serde_json::from_str::<String>(raw.get()) {
+            Ok(text) => Field::Str(text),
+            Err(_) => Field::NotString,
+        },
+    }
+}
+
+fn require(field: Field, member: Member, max: usize) -> Result<String, DecodeError> {
+    match field {
+        Field::Missing => Err(DecodeError::MissingMember(member)),
+        Field::NotString => Err(DecodeError::NotAString(member)),
+        Field::Str(text) if text.len() > max => Err(DecodeError::TooLong(member)),
+        Field::Str(text) => Ok(text),
+    }
+}
+
+/// §3.2 and §3.3 applied to the members: the frame, or the error and the usable id.
+#[allow(clippy::type_complexity)]
+fn envelope<'a>(
+    members: &[(String, &'a RawValue)],
+) -> Result<RefFrame<'a>, (DecodeError, Option<String>)> {
+    let usable_id = match field(members, "id") {
+        Field::Str(id) if id.len() <= MAX_ID_LEN => Some(id),
+        _ => None,
+    };
+    let fail = |error| (error, usable_id.clone());
+    let data = || {
+        members
+            .iter()
+            .rev()
+            .find(|(key, _)| key == "data")
+            .map(|(_, raw)| raw.get())
+            .ok_or(DecodeError::MissingMember(Member::Data))
+    };
+    let id = || require(field(members, "id"), Member::Id, MAX_ID_LEN);
+    let frame_type = match field(members, "type") {
+        Field::Missing => return Err(fail(DecodeError::MissingMember(Member::Type))),
+        Field::NotString => return Err(fail(DecodeError::NotAString(Member::Type))),
+        Field::Str(t) => t,
+    };
+    let frame = match frame_type.as_str() {
+        "request" => id().and_then(|id| {
+            let endpoint = require(field(members, "endpoint"), Member::Endpoint, MAX_NAME_LEN)?;
+            Ok(RefFrame::Request {
+                id,
+                endpoint,
+                data: data()?,
+            })
+        }),
+        "event" => require(field(members, "kind"), Member::Kind, MAX_NAME_LEN).and_then(|kind| {
+            Ok(RefFrame::Event {
+                kind,
+                data: data()?,
+            })
+        }),
+        "response" => id().and_then(|id| Ok(RefFrame::Response { id, data: data()? })),
+        "response.error" => id().and_then(|id| {
+            let body = data()?;
+            let (reason, code) = error_body(body).ok_or(DecodeError::InvalidErrorBody)?;
+            Ok(RefFrame::ResponseError { id, reason, code })
+        }),
+        _ => Err(DecodeError::UnknownType),
+    };
+    frame.map_err(fail)
+}
+
+/// `{reason, code}`: an object whose last `reason` and `code` are strings.
+fn error_body(raw: &str) -> Option<(String, String)> {
+    if !raw.starts_with('{') {
+        return None;
+    }
+    let members = serde_json::from_str::<Members<'_>>(raw).ok()?.0;
+    match (field(&members, "reason"), field(&members, "code")) {
+        (Field::Str(reason), Field::Str(code)) => Some((reason, code)),
+        _ => None,
+    }
+}
+
+fn same_frame(ours: &Frame<'_>, theirs: &RefFrame<'_>) {
+    let same = match (*ours, theirs) {
+        (Frame::Event { kind, data }, RefFrame::Event { kind: k, data: d }) => {
+            kind == k.as_str() && data.as_bytes() == d.as_bytes()
+        }
+        (
+            Frame::Request { id, endpoint, data },
+            RefFrame::Request {
+                id: i,
+                endpoint: e,
+                data: d,
+            },
+        ) => id == i.as_str() && endpoint == e.as_str() && data.as_bytes() == d.as_bytes(),
+        (Frame::Response { id, data }, RefFrame::Response { id: i, data: d }) => {
+            id == i.as_str() && data.as_bytes() == d.as_bytes()
+        }
+        (
+            Frame::ResponseError { id, error },
+            RefFrame::ResponseError {
+                id: i,
+                reason,
+                code,
+            },
+        ) => id == i.as_str() && error.reason == reason.as_str() && error.code == code.as_str(),
+        _ => false,
+    };
+    assert!(same, "we decode {ours:?}, the reference {theirs:?}");
+}
