@@ -97,11 +97,12 @@ pub struct ServerConfig {
     /// Ping and pong frames per second per connection. Over it: close 1008. Default 10/s,
     /// burst 50.
     pub control_rate: Option<Rate>,
-    /// Events waiting for one connection (from its handlers and from the server handle).
-    /// Default 256. Full: the [`slow_reader`](Self::slow_reader) policy for server events;
-    /// a handler's own `send_event` waits instead.
+    /// Each connection has two event queues of this length: one for events from the
+    /// server handle and one for events from its own handlers. Default 256. A full server
+    /// queue applies the [`slow_reader`](Self::slow_reader) policy (a broadcast never
+    /// waits); a handler's `send_event` waits for room instead.
     pub event_queue: usize,
-    /// What a full event queue means. Default: close 1008.
+    /// What a full server-event queue means. Default: close 1008.
     pub slow_reader: SlowReaderPolicy,
     /// Allowed browser origins. Default: the server's own host.
     pub origins: OriginPolicy,

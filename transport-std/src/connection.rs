@@ -5,16 +5,17 @@
 //!    composed, pings, close frames), then `poll_event` (the exit comes last);
 //! 2. arm the one timer at `poll_timeout` (or the shutdown deadline, if earlier);
 //! 3. wait for one input, in this order: a control command (shutdown, close), the timer,
-//!    then — only while nothing is waiting to be written — an event for this connection,
-//!    the enter hook, a finished handler, a message from the socket;
+//!    then — only while nothing is waiting to be written — an event from a handler, the
+//!    enter hook, a finished handler, an event from the server handle, a message from the
+//!    socket;
 //! 4. feed it to the core: `handle_message`, `handle_pong`, `handle_close`,
 //!    `handle_timeout`, `handle_transport_closed`, or a command (`respond`, `fail`,
 //!    `send_event`, `close`).
 //!
 //! Output is buffered by tungstenite and flushed once per batch (when no input is ready,
-//! or after [`BATCH`] inputs). While the socket does not take output, no input is read: a
-//! client that does not read stops being read, its event queue fills, and the slow-reader
-//! policy applies to server events.
+//! or after [`BATCH`] inputs). While the socket does not take output, no input is taken: a
+//! client that does not read stops being read, its handlers wait in `send_event`, the
+//! queue of server events fills, and the slow-reader policy applies.
 //!
 //! Handlers run inside this task (a `FuturesUnordered`), never spawned. When the
 //! connection ends, handlers still running are cancelled (dropped) and their requests
@@ -107,7 +108,8 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
     } = pending;
     Counters::add(&shared.counters.connections, 1);
     let (control, control_rx) = mpsc::unbounded_channel();
-    let open = shared.register(id, scope.conn.events.clone(), control);
+    let (pushes, pushes_rx) = mpsc::channel(shared.config.event_queue);
+    let open = shared.register(id, pushes, control);
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(error) => {
@@ -139,6 +141,7 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
         app,
         scope,
         events_rx,
+        pushes_rx,
         control_rx,
         handlers: FuturesUnordered::new(),
         in_flight: VecDeque::new(),
@@ -249,7 +252,10 @@ struct Driver<C> {
     app: Arc<App<C>>,
     scope: Scope<C>,
     shared: Arc<Shared>,
+    /// Events from this connection's handlers (they wait for room).
     events_rx: mpsc::Receiver<Outbound>,
+    /// Events from the server handle (never waited for: the slow-reader policy).
+    pushes_rx: mpsc::Receiver<Outbound>,
     control_rx: mpsc::UnboundedReceiver<Control>,
     /// Running handlers.
     handlers: FuturesUnordered<BoxFuture<(u64, RequestToken, Finished)>>,
@@ -423,6 +429,9 @@ impl<C: Send + Sync + 'static> Driver<C> {
             }
             return Poll::Ready(step);
         }
+        if let Poll::Ready(Some(event)) = self.pushes_rx.poll_recv(cx) {
+            return Poll::Ready(Step::Outbound(event));
+        }
         if self.may_read()
             && let Poll::Ready(read) = self.ws.poll_next_unpin(cx)
         {
@@ -577,8 +586,8 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 let data = Erased(&*event.data);
                 self.with_out(|core, out| core.send_event(now, &event.kind, &data, out))
             }
-            Outbound::Error { reason, code } => {
-                let body = ErrorBody::new(reason, code);
+            Outbound::Error(error) => {
+                let body = ErrorBody::new(&error.0, &error.1);
                 self.with_out(|core, out| core.send_error_event(now, &body, out))
             }
         };

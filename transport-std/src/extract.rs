@@ -359,10 +359,7 @@ impl Conn {
         reason: impl Into<Cow<'static, str>>,
         code: impl Into<Cow<'static, str>>,
     ) -> Result<(), Disconnected> {
-        let event = Outbound::Error {
-            reason: reason.into(),
-            code: code.into(),
-        };
+        let event = Outbound::Error(Box::new((reason.into(), code.into())));
         self.events.send(event).await.map_err(|_| Disconnected)
     }
 

@@ -38,11 +38,8 @@ pub(crate) type Core = ServerConnection<AnyCodec, IN_FLIGHT>;
 pub(crate) enum Outbound {
     /// An application event; shared between the connections of a broadcast.
     Event(Arc<EventData>),
-    /// An id-less `error` event.
-    Error {
-        reason: Cow<'static, str>,
-        code: Cow<'static, str>,
-    },
+    /// An id-less `error` event: reason and code.
+    Error(Box<(Cow<'static, str>, Cow<'static, str>)>),
 }
 
 pub(crate) struct EventData {
@@ -83,7 +80,8 @@ pub(crate) enum Control {
 }
 
 struct Entry {
-    events: mpsc::Sender<Outbound>,
+    /// The connection's queue of server events.
+    pushes: mpsc::Sender<Outbound>,
     control: mpsc::UnboundedSender<Control>,
     groups: Vec<String>,
     closing: bool,
@@ -206,14 +204,14 @@ impl Shared {
     pub(crate) fn register(
         &self,
         id: ConnectionId,
-        events: mpsc::Sender<Outbound>,
+        pushes: mpsc::Sender<Outbound>,
         control: mpsc::UnboundedSender<Control>,
     ) -> bool {
         let mut registry = lock(&self.registry);
         registry.connections.insert(
             id.0,
             Entry {
-                events,
+                pushes,
                 control,
                 groups: Vec::new(),
                 closing: false,
@@ -269,7 +267,7 @@ impl Shared {
     /// Queues `event` for one connection without waiting; a full queue applies the
     /// slow-reader policy.
     fn deliver(&self, entry: &mut Entry, event: Outbound) -> Result<(), SendError> {
-        match entry.events.try_send(event) {
+        match entry.pushes.try_send(event) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Disconnected),
             Err(mpsc::error::TrySendError::Full(_)) => {

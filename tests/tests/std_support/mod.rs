@@ -371,3 +371,151 @@ pub async fn replay(
     }
     Ok(frames)
 }
+
+// ---- A lab app for the fault tests ----
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use protocol_core::connection::Exit;
+use tokio::sync::{Notify, Semaphore};
+use transport_std::extract::{Conn, Exited};
+use transport_std::{HandlerError, RawData};
+
+/// What the lab app's handlers and hooks report.
+pub struct Probe {
+    /// `wait` handlers started.
+    pub started: AtomicUsize,
+    /// `wait` handlers dropped before they finished.
+    pub cancelled: AtomicUsize,
+    /// Exit hooks run.
+    pub exits: AtomicUsize,
+    /// How each connection ended, in exit order.
+    pub ended: Mutex<Vec<Exit>>,
+    /// `wait` handlers wait for a permit here.
+    pub gate: Semaphore,
+    changed: Notify,
+}
+
+impl Probe {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            started: AtomicUsize::new(0),
+            cancelled: AtomicUsize::new(0),
+            exits: AtomicUsize::new(0),
+            ended: Mutex::new(Vec::new()),
+            gate: Semaphore::new(0),
+            changed: Notify::new(),
+        })
+    }
+
+    fn bump(&self, counter: &AtomicUsize) {
+        counter.fetch_add(1, Ordering::SeqCst);
+        self.changed.notify_waiters();
+    }
+
+    pub fn get(counter: &AtomicUsize) -> usize {
+        counter.load(Ordering::SeqCst)
+    }
+
+    /// Waits until `done` holds (hang guard only).
+    pub async fn until(&self, what: &str, done: impl Fn(&Self) -> bool) {
+        guard(what, async {
+            loop {
+                let changed = self.changed.notified();
+                if done(self) {
+                    return;
+                }
+                changed.await;
+            }
+        })
+        .await;
+    }
+
+    /// Lets `n` waiting handlers finish.
+    pub fn release(&self, n: usize) {
+        self.gate.add_permits(n);
+    }
+}
+
+/// Counts a `wait` handler that was dropped before its permit came.
+struct CancelGuard(Option<Arc<Probe>>);
+
+impl Drop for CancelGuard {
+    fn drop(&mut self) {
+        if let Some(probe) = self.0.take() {
+            probe.bump(&probe.cancelled);
+        }
+    }
+}
+
+/// The lab: `echo`; `wait` (returns its data once the probe's gate lets it); `panic`;
+/// `big` (returns a string of `data` bytes); `join` and `push` (groups and events);
+/// `flood` (pushes `data` events of 1 KiB, waiting for room); an exit hook that reports to
+/// the probe.
+pub fn lab(probe: &Arc<Probe>) -> App<()> {
+    let wait_probe = probe.clone();
+    let exit_probe = probe.clone();
+    App::new("/ws")
+        .raw("echo", |data: RawData| async move {
+            Ok::<_, HandlerError>(data)
+        })
+        .raw("wait", move |data: RawData| {
+            let probe = wait_probe.clone();
+            async move {
+                probe.bump(&probe.started);
+                let mut cancel = CancelGuard(Some(probe.clone()));
+                let permit = probe.gate.acquire().await.map_err(HandlerError::internal)?;
+                permit.forget();
+                cancel.0 = None;
+                Ok::<_, HandlerError>(data)
+            }
+        })
+        .raw("panic", |data: RawData| async move {
+            if !data.as_bytes().is_empty() {
+                panic!("a handler panicked on purpose");
+            }
+            Ok::<_, HandlerError>(data)
+        })
+        .raw("big", |data: RawData| async move {
+            let n: usize = data.decode().map_err(HandlerError::internal)?;
+            RawData::encode(data.codec(), &"x".repeat(n)).map_err(HandlerError::internal)
+        })
+        .raw("join", |conn: Conn, data: RawData| async move {
+            let group: String = data.decode().map_err(HandlerError::internal)?;
+            conn.join(&group);
+            Ok::<_, HandlerError>(data)
+        })
+        .raw("push", |conn: Conn, data: RawData| async move {
+            let n: u32 = data.decode().map_err(HandlerError::internal)?;
+            for i in 0..n {
+                conn.send_event("tick", i).await?;
+            }
+            Ok::<_, HandlerError>(data)
+        })
+        .raw("flood", |conn: Conn, data: RawData| async move {
+            let n: u32 = data.decode().map_err(HandlerError::internal)?;
+            let payload = "f".repeat(1024);
+            for _ in 0..n {
+                conn.send_event("flood", payload.clone()).await?;
+            }
+            Ok::<_, HandlerError>(data)
+        })
+        .exit(move |Exited(how): Exited| {
+            let probe = exit_probe.clone();
+            async move {
+                probe.ended.lock().unwrap().push(how);
+                probe.bump(&probe.exits);
+            }
+        })
+}
+
+/// Waits until `done` holds, checking every few milliseconds (hang guard only).
+pub async fn eventually(what: &str, done: impl Fn() -> bool) {
+    guard(what, async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
