@@ -4,10 +4,21 @@
 
 mod std_support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use protocol_core::connection::Initiator;
 use std_support::{
-    Probe, Received, TestServer, close, connect, drain, lab, recv_data, request, send_text,
+    Probe, Received, TestServer, close, connect, connect_with, drain, game, lab, recv, recv_data,
+    request, send_text,
 };
-use transport_std::ServerConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use transport_std::extract::{Exited, Query};
+use transport_std::{App, Decision, HandlerError, Profile, RawData, ReplyOrder, ServerConfig};
 
 fn text(s: &str) -> Received {
     Received::Text(s.to_string())
@@ -82,4 +93,307 @@ async fn events_reach_one_connection_a_group_or_all() {
         handle.send_to(transport_std::ConnectionId(1), "x", 0),
         Err(transport_std::SendError::Unknown)
     );
+}
+
+fn closed(code: u16, reason: &str) -> Received {
+    Received::Close(Some((code, reason.to_string())))
+}
+
+/// A plain HTTP/1.1 GET: the status and the body.
+async fn http_get(server: &TestServer, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.addr
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    std_support::guard("an HTTP response", stream.read_to_end(&mut response))
+        .await
+        .unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_routes_share_the_port() {
+    let server = TestServer::start(game::app(), game::config(Profile::Default)).await;
+    let (status, page) = http_get(&server, "/").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("new WebSocket(") && page.contains("/ws?game_id="),
+        "the game page"
+    );
+    assert!(
+        !page.contains("https://"),
+        "self-contained: nothing loaded from elsewhere"
+    );
+    let (status, health) = http_get(&server, "/healthz").await;
+    assert_eq!(status, 200);
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["open"], 0);
+    let (status, _) = http_get(&server, "/nope").await;
+    assert_eq!(status, 404);
+    let (status, body) = http_get(&server, "/ws").await;
+    assert_eq!(status, 426, "{body}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subprotocols_are_negotiated_by_the_core() {
+    let probe = Probe::new();
+    let server = TestServer::start(lab(&probe), ServerConfig::new()).await;
+    let url = server.url("/ws");
+
+    // None offered: JSON, and no Sec-WebSocket-Protocol in the answer.
+    let request = url.clone().into_client_request().unwrap();
+    let (mut client, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert!(response.headers().get("sec-websocket-protocol").is_none());
+    send_text(&mut client, &std_support::request("j", "echo", "[1]")).await;
+    assert_eq!(
+        recv_data(&mut client).await,
+        Received::Text(r#"{"id":"j","type":"response","data":[1]}"#.into())
+    );
+    close(&mut client, 1000).await;
+    drain(&mut client).await;
+
+    // Ours offered (after an unknown one): that codec, named in the answer.
+    let mut request = url.clone().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "chat, quartet.v1.postcard".parse().unwrap(),
+    );
+    let (mut client, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "quartet.v1.postcard"
+    );
+    // request {id "r1", endpoint "echo", data: the postcard encoding of 5}
+    let frame = [
+        0x01, 0x02, b'r', b'1', 0x04, b'e', b'c', b'h', b'o', 0x01, 0x05,
+    ];
+    client
+        .send(Message::binary(Bytes::copy_from_slice(&frame)))
+        .await
+        .unwrap();
+    // response {id "r1", data 5}
+    assert_eq!(
+        recv_data(&mut client).await,
+        Received::Binary(vec![0x02, 0x02, b'r', b'1', 0x01, 0x05])
+    );
+    // Text on a postcard connection: 1003.
+    send_text(&mut client, "{}").await;
+    assert_eq!(
+        recv_data(&mut client).await,
+        closed(1003, "unsupported message type")
+    );
+    drain(&mut client).await;
+
+    // Only unknown ones offered: 400 with a body.
+    let refused = connect_with(&url, &[("sec-websocket-protocol", "chat, superchat")]).await;
+    let (status, body) = refused.expect_err("no common subprotocol");
+    assert_eq!(status, 400);
+    assert!(body.contains("quartet.v1.json"), "{body}");
+    server.stop().await;
+}
+
+/// An app whose handshake decision reads `?token=`.
+fn guarded(exits: &Arc<AtomicUsize>) -> App<()> {
+    let exits = exits.clone();
+    App::new("/ws")
+        .raw("echo", |data: RawData| async move {
+            Ok::<_, HandlerError>(data)
+        })
+        .handshake(|request| async move {
+            match request.query() {
+                Some("token=good") => Decision::Accept,
+                Some("token=expired") => Decision::close_after_accept(4401, "token expired"),
+                _ => Decision::reject(http::StatusCode::UNAUTHORIZED, "who are you?"),
+            }
+        })
+        .exit(move |Exited(how): Exited| {
+            let exits = exits.clone();
+            async move {
+                assert_eq!(how.initiator, Initiator::Local);
+                exits.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handshake_decision_accepts_refuses_or_closes_after_accept() {
+    let exits = Arc::new(AtomicUsize::new(0));
+    let server = TestServer::start(guarded(&exits), ServerConfig::new()).await;
+    let (status, body) = connect(&server.url("/ws?token=bad"))
+        .await
+        .expect_err("refused");
+    assert_eq!((status, body.as_str()), (401, "who are you?"));
+    // Browsers cannot read a refused handshake; they can read this close.
+    let mut client = connect(&server.url("/ws?token=expired")).await.unwrap();
+    assert_eq!(recv_data(&mut client).await, closed(4401, "token expired"));
+    drain(&mut client).await;
+    let mut client = connect(&server.url("/ws?token=good")).await.unwrap();
+    send_text(&mut client, &request("e", "echo", "1")).await;
+    assert_eq!(
+        recv_data(&mut client).await,
+        Received::Text(r#"{"id":"e","type":"response","data":1}"#.into())
+    );
+    server
+        .handle
+        .close(server.handle.connection_ids()[0], 4000, "kicked");
+    assert_eq!(recv_data(&mut client).await, closed(4000, "kicked"));
+    drain(&mut client).await;
+    let handle = server.stop().await;
+    assert_eq!(
+        exits.load(Ordering::SeqCst),
+        2,
+        "the closed-after-accept one included"
+    );
+    assert_eq!(handle.stats().handshakes_rejected, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_can_keep_request_order() {
+    for (order, expected) in [
+        (ReplyOrder::AsCompleted, ["e", "w"]),
+        (ReplyOrder::InOrder, ["w", "e"]),
+    ] {
+        let probe = Probe::new();
+        let mut config = ServerConfig::new();
+        config.reply_order = order;
+        let server = TestServer::start(lab(&probe), config).await;
+        let mut client = connect(&server.url("/ws")).await.unwrap();
+        send_text(&mut client, &request("w", "wait", "0")).await;
+        send_text(&mut client, &request("e", "echo", "0")).await;
+        probe
+            .until("wait started", |p| Probe::get(&p.started) == 1)
+            .await;
+        if order == ReplyOrder::AsCompleted {
+            // The fast one is answered while the slow one still runs.
+            assert_eq!(
+                recv_data(&mut client).await,
+                Received::Text(r#"{"id":"e","type":"response","data":0}"#.into())
+            );
+            probe.release(1);
+            assert_eq!(
+                recv_data(&mut client).await,
+                Received::Text(r#"{"id":"w","type":"response","data":0}"#.into())
+            );
+        } else {
+            probe.release(1);
+            for id in expected {
+                assert_eq!(
+                    recv_data(&mut client).await,
+                    Received::Text(format!(r#"{{"id":"{id}","type":"response","data":0}}"#)),
+                    "{order:?}"
+                );
+            }
+        }
+        close(&mut client, 1000).await;
+        drain(&mut client).await;
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_pings_keep_a_reading_client_and_idle_ones_are_closed() {
+    let probe = Probe::new();
+    let mut config = ServerConfig::new();
+    config.core.keepalive_interval = Some(protocol_core::Duration::from_millis(20));
+    config.core.idle_timeout = Some(protocol_core::Duration::from_millis(100));
+    config.core.close_timeout = protocol_core::Duration::from_millis(100);
+    config.control_rate = None;
+    let server = TestServer::start(lab(&probe), config).await;
+
+    // A reading client answers the pings (tungstenite does): more pings than fit in the
+    // idle timeout arrive, and no close.
+    let mut client = connect(&server.url("/ws")).await.unwrap();
+    let mut pings = 0;
+    while pings < 8 {
+        match recv(&mut client).await {
+            Received::Ping => pings += 1,
+            other => panic!("after {pings} pings: {other:?}"),
+        }
+    }
+    send_text(&mut client, &request("e", "echo", "1")).await;
+    assert_eq!(
+        recv_data(&mut client).await,
+        Received::Text(r#"{"id":"e","type":"response","data":1}"#.into())
+    );
+
+    close(&mut client, 1000).await;
+    drain(&mut client).await;
+    probe
+        .until("the reading client's exit", |p| Probe::get(&p.exits) == 1)
+        .await;
+    assert_eq!(probe.ended.lock().unwrap()[0].code, Some(1000));
+
+    // A client that never reads never answers: idle timeout, close 1001, and the close
+    // timeout ends it.
+    let silent = connect(&server.url("/ws")).await.unwrap();
+    probe
+        .until("the silent client's exit", |p| Probe::get(&p.exits) == 2)
+        .await;
+    let how = probe.ended.lock().unwrap()[1];
+    assert_eq!((how.code, how.clean), (Some(1001), false));
+    drop(silent);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enter_hook_that_panics_sends_internal_error_and_the_exit_hook_still_runs() {
+    #[derive(serde::Deserialize)]
+    struct Q {
+        #[allow(dead_code)]
+        who: String,
+    }
+    let exits = Arc::new(AtomicUsize::new(0));
+    let counted = exits.clone();
+    let app = App::<()>::new("/ws")
+        .enter(|Query(_): Query<Q>| async move {
+            if true {
+                panic!("the enter hook panicked on purpose");
+            }
+            Ok::<_, HandlerError>(())
+        })
+        .raw("echo", |data: RawData| async move {
+            Ok::<_, HandlerError>(data)
+        })
+        .exit(move || {
+            let exits = counted.clone();
+            async move {
+                exits.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+    let server = TestServer::start(app, ServerConfig::new()).await;
+    let mut client = connect(&server.url("/ws?who=me")).await.unwrap();
+    assert_eq!(
+        recv_data(&mut client).await,
+        Received::Text(
+            r#"{"type":"event","kind":"error","data":{"reason":"Internal server error","code":"internal-error"}}"#
+                .into()
+        )
+    );
+    send_text(&mut client, &request("e", "echo", "1")).await;
+    assert_eq!(
+        recv_data(&mut client).await,
+        Received::Text(r#"{"id":"e","type":"response","data":1}"#.into())
+    );
+    close(&mut client, 1000).await;
+    drain(&mut client).await;
+    // Its extractor failing refuses the handshake (default profile), with the reason.
+    let (status, body) = connect(&server.url("/ws")).await.expect_err("refused");
+    assert_eq!(
+        (status, body.as_str()),
+        (400, "query: missing field `who`\n")
+    );
+    let handle = server.stop().await;
+    assert_eq!(exits.load(Ordering::SeqCst), 1);
+    assert_eq!(handle.stats().panics, 1);
 }

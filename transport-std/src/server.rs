@@ -99,6 +99,7 @@ struct Registry {
 pub(crate) struct Counters {
     pub(crate) tcp_accepted: AtomicU64,
     pub(crate) tcp_refused: AtomicU64,
+    pub(crate) accept_errors: AtomicU64,
     pub(crate) http_requests: AtomicU64,
     pub(crate) connections: AtomicU64,
     pub(crate) handshakes_rejected: AtomicU64,
@@ -133,6 +134,8 @@ pub struct Stats {
     pub tcp_accepted: u64,
     /// TCP connections closed at once because too many handshakes were running.
     pub tcp_refused: u64,
+    /// Failed `accept` calls (such as `EMFILE`), each followed by a pause.
+    pub accept_errors: u64,
     /// HTTP requests served (upgrades included).
     pub http_requests: u64,
     /// WebSocket connections accepted.
@@ -463,6 +466,7 @@ impl ServerHandle {
         Stats {
             tcp_accepted: get(&c.tcp_accepted),
             tcp_refused: get(&c.tcp_refused),
+            accept_errors: get(&c.accept_errors),
             http_requests: get(&c.http_requests),
             connections: get(&c.connections),
             open: self.connections() as u64,
@@ -610,6 +614,7 @@ impl<C: Default + Send + Sync + 'static> Server<C> {
                     continue;
                 }
                 Err(error) => {
+                    Counters::add(&shared.counters.accept_errors, 1);
                     warn!(%error, backoff = ?shared.config.accept_backoff, "accept failed; retrying");
                     tokio::time::sleep(shared.config.accept_backoff).await;
                     continue;
