@@ -22,7 +22,9 @@ fn seed000_error_event_code_is_compared_unescaped() {
         .request(now, "echo", &Data::new(b"1"), None, &mut out)
         .unwrap();
     let event = br#"{"type":"event","kind":"error","data":{"reason":"r","code":"b\u0075sy"}}"#;
-    let received = client.handle_message(now, MessageKind::Text, event).unwrap();
+    let received = client
+        .handle_message(now, MessageKind::Text, event)
+        .unwrap();
     assert!(matches!(received, ClientReceived::Event { kind, .. } if kind == "error"));
     assert_eq!(
         client.poll_event(),

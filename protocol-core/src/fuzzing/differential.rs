@@ -9,6 +9,10 @@
 //! the members, and the outcome must be ours: same accept or reject, same error for a JSON
 //! object, same usable id, same `id`, `endpoint`, `kind`, `data` (by its raw text) and error
 //! body.
+//!
+//! The discriminator decoder of [`dispatch`](crate::dispatch) reads the same bytes with two
+//! discriminators (`type` with the `data` member, and `id` with the whole object) and must
+//! agree with the same reference.
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -21,6 +25,7 @@ use serde_json::value::RawValue;
 
 use crate::JsonCodec;
 use crate::codec::{Codec, DecodeError, Member, SyntaxError};
+use crate::dispatch::{Discriminated, Discriminator, RouteError, discriminated};
 use crate::frame::Frame;
 use crate::limits::{MAX_DEPTH, MAX_ID_LEN, MAX_NAME_LEN};
 use crate::text::Str;
@@ -33,6 +38,25 @@ pub fn json_differential(data: &[u8]) {
     if matches!(ours, Err(ref f) if f.error == DecodeError::TooDeep) {
         return;
     }
+    let by_type = discriminated(data, &Discriminator::member("type", "data"));
+    let by_id = discriminated(data, &Discriminator::whole("id"));
+    // Not one JSON object: the dispatcher refuses it for the same reason.
+    if let Err(failure) = ours
+        && matches!(
+            failure.error,
+            DecodeError::NotUtf8
+                | DecodeError::Syntax { .. }
+                | DecodeError::TrailingData
+                | DecodeError::NotAnObject
+        )
+    {
+        let invalid = Err(RouteError::Invalid(failure.error));
+        assert_eq!(
+            (by_type, by_id),
+            (invalid, invalid),
+            "dispatch on invalid JSON"
+        );
+    }
     let Ok(text) = core::str::from_utf8(data) else {
         assert_eq!(
             ours.map_err(|f| (f.error, f.id)),
@@ -42,12 +66,16 @@ pub fn json_differential(data: &[u8]) {
     };
     let reference = match reference(text) {
         Reference::TooDeep => return,
-        Reference::NotJson { trailing } => {
+        Reference::NotJson {
+            trailing,
+            leading_zero,
+        } => {
             let failure = ours.expect_err("serde_json refuses it");
             assert_eq!(failure.id, None, "a usable id in an input that is not JSON");
             match failure.error {
                 DecodeError::Syntax { .. } => {}
-                DecodeError::TrailingData => assert!(trailing, "we see trailing data only"),
+                // `01`: serde_json calls it an invalid number, we a `0` followed by more.
+                DecodeError::TrailingData => assert!(trailing || leading_zero, "{text:?}"),
                 other => panic!("serde_json refuses it, we say {other:?}"),
             }
             if trailing {
@@ -89,6 +117,8 @@ pub fn json_differential(data: &[u8]) {
         }
         Reference::Object(members) => members,
     };
+    same_dispatch(by_type, &reference, "type", Some("data"), text);
+    same_dispatch(by_id, &reference, "id", None, text);
     let expected = envelope(&reference);
     match (ours, expected) {
         (Ok(frame), Ok(frame_ref)) => same_frame(&frame, &frame_ref),
@@ -100,14 +130,53 @@ pub fn json_differential(data: &[u8]) {
     }
 }
 
+/// The dispatcher's reading of a valid object: the last `field` as the key, the last `data`
+/// member (or the whole object) as the data.
+fn same_dispatch(
+    ours: Result<Discriminated<'_>, RouteError>,
+    members: &[(String, &RawValue)],
+    field_name: &str,
+    data_member: Option<&str>,
+    text: &str,
+) {
+    let expected = match field(members, field_name) {
+        Field::Missing => Err(RouteError::MissingKey),
+        Field::NotString => Err(RouteError::KeyNotString),
+        Field::Str(key) => {
+            let data = match data_member {
+                Some(name) => members
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, raw)| raw.get()),
+                None => Some(text.trim_matches([' ', '\n', '\r', '\t'])),
+            };
+            data.map(|data| (key, data)).ok_or(RouteError::MissingData)
+        }
+    };
+    match (ours, expected) {
+        (Ok(got), Ok((key, data))) => {
+            assert!(
+                got.key == key.as_str(),
+                "dispatch key {:?} vs {key:?}",
+                got.key
+            );
+            assert_eq!(got.data.as_str(), Some(data), "dispatch data");
+        }
+        (Err(error), Err(expected)) => assert_eq!(error, expected, "dispatch error"),
+        (ours, expected) => panic!("dispatch gives {ours:?}, the reference {expected:?}"),
+    }
+}
+
 fn owned(s: Str<'_>) -> String {
     s.chars().collect()
 }
 
 /// What `serde_json` makes of the whole input.
 enum Reference<'a> {
-    /// Not one JSON value (`trailing`: a whole value followed by more than whitespace).
-    NotJson { trailing: bool },
+    /// Not one JSON value (`trailing`: a whole value followed by more than whitespace;
+    /// `leading_zero`: serde_json's name for a number such as `01`).
+    NotJson { trailing: bool, leading_zero: bool },
     /// A container nested deeper than [`MAX_DEPTH`] (counting the outermost as 1).
     TooDeep,
     /// A string with a `\uD800`–`\uDFFF` escape that is not half of a pair.
@@ -128,6 +197,7 @@ fn reference(text: &str) -> Reference<'_> {
             }
             return Reference::NotJson {
                 trailing: message.starts_with("trailing characters"),
+                leading_zero: message.starts_with("invalid number"),
             };
         }
     };
