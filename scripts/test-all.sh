@@ -103,6 +103,10 @@ fi
 # ---- Tests -------------------------------------------------------------------------------
 tests "workspace tests" cargo test --workspace
 
+# ---- Fuzzing: every target for FUZZ_SECONDS (default 60) each, fails on any finding --------
+fuzz_seconds=${FUZZ_SECONDS:-60}
+check "fuzz targets (${fuzz_seconds} s each)" bash fuzz/run.sh "$fuzz_seconds"
+
 if [ "${#failures[@]}" -gt 0 ]; then
     printf 'failed: %s\n' "${failures[@]}"
 fi
