@@ -100,6 +100,25 @@ else
     check "the game's AsyncAPI document passes the official parser" asyncapi_check
 fi
 
+# ---- Signed init data: our vectors agree with aiogram ------------------------------------
+aiogram_vectors_check() {
+    local venv=${QUARTET_VENV:-${TMPDIR:-/tmp}/quartet-venv}
+    local out
+    out=$(mktemp --suffix=.json)
+    "$venv/bin/python" transport-std/webapp-auth/testdata/make_vectors.py "$out" &&
+        cmp "$out" transport-std/webapp-auth/testdata/vectors.json
+    local status=$?
+    rm -f "$out"
+    return $status
+}
+aiogram_venv=${QUARTET_VENV:-${TMPDIR:-/tmp}/quartet-venv}
+if { [ -x "$aiogram_venv/bin/python" ] || python3 -m venv "$aiogram_venv" >/dev/null 2>&1; } &&
+    "$aiogram_venv/bin/pip" install --quiet aiogram==3.31.0 >/dev/null 2>&1; then
+    check "init-data vectors regenerate identically and aiogram confirms each verdict" aiogram_vectors_check
+else
+    echo "SKIP: pip could not install aiogram; the init-data vectors are checked only by cargo test"
+fi
+
 # ---- Tests -------------------------------------------------------------------------------
 tests "workspace tests" cargo test --workspace
 
