@@ -202,6 +202,9 @@ enum Op {
     FireNext,
     /// Stop (or resume) draining `poll_transmit` after each operation.
     Hold(bool),
+    /// `poll_transmit` into a 4-byte buffer: a ping still goes; a reply or a close that does
+    /// not fit stays queued.
+    PollSmall,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -1035,6 +1038,18 @@ impl<W: CodecSet> ServerRun<W> {
                 self.tick();
             }
             Op::Hold(hold) => self.hold = hold,
+            Op::PollSmall => {
+                let got = self.conn.poll_transmit(self.now, &mut self.out[..4]);
+                if core::mem::take(&mut self.life.ping_due) {
+                    assert_eq!(got, Ok(Some(Transmit::Ping)), "poll_transmit (small)");
+                    self.life.transmitted(&Transmit::Ping);
+                } else if !self.replies.is_empty() || self.life.queued_close.is_some() {
+                    // Every reply and every close reason the core writes is over 4 bytes.
+                    assert!(got.is_err(), "a reply or close in 4 bytes: {got:?}");
+                } else {
+                    assert_eq!(got, Ok(None), "poll_transmit (small)");
+                }
+            }
         }
     }
 
@@ -1543,6 +1558,18 @@ impl<W: CodecSet> ClientRun<W> {
                 self.tick();
             }
             Op::Hold(hold) => self.hold = hold,
+            Op::PollSmall => {
+                let got = self.conn.poll_transmit(self.now, &mut self.out[..4]);
+                if core::mem::take(&mut self.life.ping_due) {
+                    assert_eq!(got, Ok(Some(Transmit::Ping)), "poll_transmit (small)");
+                    self.life.transmitted(&Transmit::Ping);
+                } else if let Some((_, reason)) = self.life.queued_close {
+                    assert!(reason.len() > 4);
+                    assert!(got.is_err(), "a close reason in 4 bytes: {got:?}");
+                } else {
+                    assert_eq!(got, Ok(None), "poll_transmit (small)");
+                }
+            }
             Op::Respond { .. } | Op::Fail { .. } | Op::Abandon(_) | Op::SendEvent { .. } => {}
         }
     }
