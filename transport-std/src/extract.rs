@@ -32,8 +32,8 @@ use serde::de::DeserializeOwned;
 use crate::server::{Outbound, Shared};
 
 /// The handshake request of a WebSocket connection, as the decision hook and the extractors
-/// see it.
-#[derive(Debug)]
+/// see it. Its `Debug` output leaves out the query string and the header values (they may
+/// carry credentials).
 pub struct RequestInfo {
     pub(crate) path: String,
     pub(crate) query: Option<String>,
@@ -41,6 +41,20 @@ pub struct RequestInfo {
     pub(crate) headers: HeaderMap,
     pub(crate) peer: SocketAddr,
     pub(crate) subprotocol: Option<&'static str>,
+}
+
+impl fmt::Debug for RequestInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<&str> = self.headers.keys().map(|name| name.as_str()).collect();
+        f.debug_struct("RequestInfo")
+            .field("path", &self.path)
+            .field("query", &self.query.as_ref().map(|_| "<redacted>"))
+            .field("params", &self.params)
+            .field("headers", &headers)
+            .field("peer", &self.peer)
+            .field("subprotocol", &self.subprotocol)
+            .finish()
+    }
 }
 
 impl RequestInfo {

@@ -225,6 +225,12 @@ impl Shared {
 
     pub(crate) fn unregister(&self, id: ConnectionId) {
         let mut registry = lock(&self.registry);
+        let connections = &mut registry.connections;
+        // Give memory back after a burst of connections (amortized: at most once per halving).
+        if connections.capacity() > 64 && connections.len() * 4 < connections.capacity() {
+            let len = connections.len();
+            connections.shrink_to(len * 2);
+        }
         if let Some(entry) = registry.connections.remove(&id.0) {
             for group in entry.groups {
                 if let Some(members) = registry.groups.get_mut(&group) {
@@ -800,6 +806,19 @@ fn healthz(shared: &Arc<Shared>) -> HttpResponse {
     crate::app::http_response(status, "application/json", body)
 }
 
+/// A copy of `headers` that owns its bytes: hyper's header values are slices of its read
+/// buffer, and a clone would keep that whole buffer alive as long as the connection.
+fn owned_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut owned = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if let Ok(mut copy) = http::HeaderValue::from_bytes(value.as_bytes()) {
+            copy.set_sensitive(value.is_sensitive());
+            owned.append(name.clone(), copy);
+        }
+    }
+    owned
+}
+
 /// The WebSocket handshake: every decision happens here, before the `101`.
 async fn upgrade<C: Default + Send + Sync + 'static>(
     mut request: http::Request<Incoming>,
@@ -833,7 +852,7 @@ async fn upgrade<C: Default + Send + Sync + 'static>(
         path: request.uri().path().to_string(),
         query: request.uri().query().map(str::to_string),
         params,
-        headers: request.headers().clone(),
+        headers: owned_headers(request.headers()),
         peer: context.peer,
         subprotocol: negotiated.subprotocol,
     });
