@@ -126,6 +126,33 @@ tests "workspace tests" cargo test --workspace
 fuzz_seconds=${FUZZ_SECONDS:-60}
 check "fuzz targets (${fuzz_seconds} s each)" bash fuzz/run.sh "$fuzz_seconds"
 
+# ---- Embassy: firmware lints, the firmware under QEMU, footprint -------------------------
+embassy_step() { # embassy_step NAME COMMAND...: a check whose command exits 2 to skip (it says why)
+    local name=$1
+    shift
+    note "$name"
+    "$@"
+    case $? in
+        0) passed=$((passed + 1)) ;;
+        2) ;;
+        *)
+            failed=$((failed + 1))
+            failures+=("$name")
+            ;;
+    esac
+}
+if [ "$embedded" -eq 1 ] && [ "$lints" -eq 1 ]; then
+    check "transport-embassy clippy for thumbv7em-none-eabihf" \
+        cargo clippy --quiet -p transport-embassy --features defmt,loopback,game \
+        --target thumbv7em-none-eabihf -- -D warnings
+    check "firmware fmt and clippy" bash -c \
+        'cd transport-embassy/firmware && cargo fmt --check && cargo clippy --quiet --release --bins -- -D warnings'
+fi
+embassy_step "firmware under QEMU: embassy server and client on two in-memory stacks" \
+    bash scripts/embassy-qemu.sh
+embassy_step "firmware footprint: server limits, no allocator (docs/footprint.md)" \
+    bash scripts/footprint.sh --check
+
 if [ "${#failures[@]}" -gt 0 ]; then
     printf 'failed: %s\n' "${failures[@]}"
 fi

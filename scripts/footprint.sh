@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# Measures the firmware footprint on thumbv7em-none-eabihf and writes docs/footprint.md.
+#
+#   bash scripts/footprint.sh           measure and regenerate docs/footprint.md
+#   bash scripts/footprint.sh --check   measure; fail above the code-size limits, when an
+#                                       allocator is linked or when the protocol state is over
+#                                       its budget; say (without failing) when
+#                                       docs/footprint.md is out of date
+#
+# The images are the tiny binaries of transport-embassy/firmware (its own workspace), built
+# in release: opt-level "z", fat LTO, one codegen unit, panic-halt. Sizes are `.text` and
+# `.rodata` above the baseline image (cortex-m-rt alone). RAM figures come from the `sizes`
+# image run under QEMU (skipped, with a note, when qemu-system-arm is missing).
+#
+# Exit 0: done / within limits; 1: over a limit or a build failed; 2: skipped (one line says
+# why: no thumbv7em target, no size tool).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+# The limits CI enforces and the goals, in bytes above the baseline (.text + .rodata).
+JSON_SERVER_LIMIT=16384
+JSON_SERVER_GOAL=12288
+POSTCARD_SERVER_LIMIT=7168
+POSTCARD_SERVER_GOAL=5120
+
+mode=write
+[ "${1:-}" = "--check" ] && mode=check
+
+skip() {
+    echo "SKIP: $*"
+    exit 2
+}
+
+if ! rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
+    rustup target add thumbv7em-none-eabihf >/dev/null 2>&1 ||
+        skip "rustup could not download thumbv7em-none-eabihf; footprint not measured"
+fi
+
+# A size and an nm that read ARM ELF files: LLVM's (system or rustup's llvm-tools) or binutils'.
+tools_dir="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
+find_tool() { # find_tool NAME: llvm-NAME, rustup's llvm-NAME, or arm-none-eabi-NAME
+    local name=$1
+    if command -v "llvm-$name" >/dev/null 2>&1; then
+        command -v "llvm-$name"
+    elif [ -x "$tools_dir/llvm-$name" ]; then
+        echo "$tools_dir/llvm-$name"
+    elif command -v "arm-none-eabi-$name" >/dev/null 2>&1; then
+        command -v "arm-none-eabi-$name"
+    fi
+}
+size_tool=$(find_tool size)
+nm_tool=$(find_tool nm)
+if [ -z "$size_tool" ] || [ -z "$nm_tool" ]; then
+    rustup component add llvm-tools >/dev/null 2>&1 || true
+    size_tool=$(find_tool size)
+    nm_tool=$(find_tool nm)
+fi
+[ -n "$size_tool" ] && [ -n "$nm_tool" ] ||
+    skip "no llvm-size/llvm-nm or arm-none-eabi-size/nm (rustup llvm-tools refused); footprint not measured"
+
+firmware=transport-embassy/firmware
+target_dir=${CARGO_TARGET_DIR:-$PWD/$firmware/target}
+images="$target_dir/thumbv7em-none-eabihf/release"
+(cd "$firmware" && cargo build --quiet --release --bins) || {
+    echo "footprint: the firmware images do not build"
+    exit 1
+}
+
+section() { # section IMAGE NAME: bytes of section NAME (0 when absent)
+    "$size_tool" -A "$images/$1" | awk -v s="$2" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }'
+}
+code() { # code IMAGE: .text + .rodata
+    echo $(($(section "$1" .text) + $(section "$1" .rodata)))
+}
+kib() { # kib BYTES: "12.3 KiB"
+    awk -v b="$1" 'BEGIN { printf "%.1f KiB", b / 1024 }'
+}
+
+base_text=$(section baseline .text)
+base_rodata=$(section baseline .rodata)
+base=$((base_text + base_rodata))
+vectors=$(section baseline .vector_table)
+above() { echo $(($(code "$1") - base)); }
+
+json=$(above server-json)
+postcard=$(above server-postcard)
+websocket=$(above websocket)
+floats=$(above server-json-floats)
+whole=$(above game)
+whole_bss=$(section game .bss)
+float_cost=$((floats - json))
+
+# No allocator in any image.
+allocators=""
+for image in baseline server-json server-postcard server-json-floats websocket game sizes; do
+    if "$nm_tool" "$images/$image" 2>/dev/null | grep -q '__rust_alloc\|__rdl_alloc\|__rg_alloc'; then
+        allocators="$allocators $image"
+    fi
+done
+
+# RAM: printed by the `sizes` image under QEMU.
+ram=""
+if command -v qemu-system-arm >/dev/null 2>&1; then
+    ram=$(timeout --foreground -k 5 60 qemu-system-arm -cpu cortex-m4 -machine mps2-an386 \
+        -nographic -monitor none -serial none -semihosting-config enable=on,target=native \
+        -kernel "$images/sizes" 2>/dev/null) || ram=""
+fi
+ram_value() { # ram_value NAME: the number the sizes image printed for NAME, or "n/a"
+    local value
+    value=$(printf '%s\n' "$ram" | awk -v n="$1" '$1 == n { print $2 }')
+    echo "${value:-n/a}"
+}
+
+status_of() { # status_of BYTES LIMIT GOAL
+    if [ "$1" -gt "$2" ]; then
+        echo "**over the limit**"
+    elif [ "$1" -gt "$3" ]; then
+        echo "within the limit, above the goal"
+    else
+        echo "within the goal"
+    fi
+}
+
+row() { # row LABEL IMAGE ABOVE LIMIT GOAL
+    printf '| %s | `%s` | %d | %d | %d (%s) | %s | %s |\n' "$1" "$2" \
+        "$(section "$2" .text)" "$(section "$2" .rodata)" "$3" "$(kib "$3")" "$4" "$5"
+}
+
+report=$(mktemp)
+trap 'rm -f "$report"' EXIT
+{
+    cat <<EOF
+# Firmware footprint
+
+Generated by \`scripts/footprint.sh\` (do not edit by hand; run it again after a change).
+\`scripts/footprint.sh --check\` runs in CI (\`scripts/test-all.sh\`): it fails when a server
+image is over its limit, when any image links an allocator, or when the protocol state is
+over its budget (a compile-time assertion), and says when this file is out of date.
+
+Target \`thumbv7em-none-eabihf\` (Cortex-M4F), $(rustc --version | cut -d' ' -f1-2). Release
+profile of \`transport-embassy/firmware\`: \`opt-level = "z"\`, \`lto = "fat"\`,
+\`codegen-units = 1\`, \`panic = "abort"\` with panic-halt. Each measurement is a tiny binary
+of that crate; inputs go through \`core::hint::black_box\` so that nothing is folded away.
+
+## Code size (flash)
+
+Bytes of \`.text\` + \`.rodata\` above the baseline, \`baseline\`: cortex-m-rt alone, whose
+\`.text\` + \`.rodata\` is $base bytes (plus its $vectors-byte vector table, in every image and
+not counted).
+
+| image | binary | .text | .rodata | above baseline | limit | goal |
+|---|---|---:|---:|---:|---|---|
+EOF
+    row "server, JSON: one role, the game's handlers" server-json "$json" \
+        "$JSON_SERVER_LIMIT ($(status_of "$json" $JSON_SERVER_LIMIT $JSON_SERVER_GOAL))" "$JSON_SERVER_GOAL"
+    row "server, postcard only: one role, the game's handlers" server-postcard "$postcard" \
+        "$POSTCARD_SERVER_LIMIT ($(status_of "$postcard" $POSTCARD_SERVER_LIMIT $POSTCARD_SERVER_GOAL))" \
+        "$POSTCARD_SERVER_GOAL"
+    row "the WebSocket layer (ws-sansio), server role" websocket "$websocket" "none" "none"
+    row "the whole firmware example (QEMU game)" game "$whole" "none" "none"
+    cat <<EOF
+
+- **server, JSON / postcard only** (\`src/measure/server.rs\`): protocol-core's
+  \`ServerConnection\` at its default capacities with one codec, driven the way a server drives
+  it (upgrade, accept, the enter hook's \`game:state\` and \`init\` events, \`handle_message\`,
+  \`move\` and \`fail\` answered through \`respond\` / \`fail\` with the \`game\` crate's plain
+  functions, core replies from \`poll_transmit\`, timers, events, close). Integers, booleans and
+  strings only; no float and no \`core::fmt\` on the path. No transport and no WebSocket layer.
+  The postcard image links no JSON code.
+- **the WebSocket layer**: ws-sansio's server role alone: the HTTP upgrade (httparse, SHA-1 and
+  base64 for the accept key, the 101 or an error answer) and the frame connection (reassembly,
+  unmasking, UTF-8 checks, ping/pong, the closing handshake).
+- **the whole firmware example** (\`src/bin/game\`): both roles, both codecs, the
+  transport-embassy runners, embassy-net (smoltcp TCP/IPv4), the embassy executor, a SysTick
+  time driver, semihosting. Its RAM: $whole_bss bytes of \`.bss\` (two in-memory devices of
+  4 x 1500-byte packets each way take about 24 KiB of it).
+
+### Floats, reported apart
+
+\`server-json-floats\` is the JSON server with one more endpoint whose data has two \`f64\`
+fields: $floats bytes above the baseline, **$float_cost bytes ($(kib "$float_cost")) more than
+the JSON server** (core's float parsing tables and ryu's formatting tables). The game uses
+integers; keep floats off firmware paths.
+
+## RAM
+
+EOF
+    if [ -n "$ram" ]; then
+        cat <<EOF
+Printed by the \`sizes\` image under QEMU (\`size_of\` on the target, 32-bit).
+
+| what | bytes |
+|---|---:|
+| core \`ServerConnection<PostcardCodec>\` (defaults: 8 in flight, 4 replies queued) | $(ram_value core_server_postcard) |
+| core \`ServerConnection<AnyCodec>\` | $(ram_value core_server_any) |
+| core \`ClientConnection<PostcardCodec>\` (8 pending) | $(ram_value core_client_postcard) |
+| WebSocket state, \`ws_sansio::Connection\` | $(ram_value ws_connection) |
+| **protocol state of a server connection** (core + WebSocket) | **$(ram_value state_server_postcard)** |
+| protocol state of a client connection | $(ram_value state_client_postcard) |
+| budget (\`CONNECTION_STATE_BUDGET\`, checked at compile time) | $(ram_value state_budget) |
+| the server runner's future (\`ServerRunner::run\`, postcard; includes the protocol state) | $(ram_value server_future_postcard) |
+| the server runner's future with \`AnyCodec\` | $(ram_value server_future_any) |
+| the client runner's future (postcard) | $(ram_value client_future_postcard) |
+| connection buffers of the example (header 512 + message 512 + output 512) | $(ram_value connection_buffers) |
+| socket buffers of the example (rx 1024 + tx 1024) | $(ram_value socket_buffers) |
+EOF
+    else
+        echo "Not measured: qemu-system-arm is missing (the \`sizes\` image prints these under QEMU)."
+    fi
+    cat <<EOF
+
+The protocol state fits the 1.5 KiB budget at the default capacities, so firmware needs no
+smaller defaults; \`transport-embassy\` asserts it at compile time on 32-bit targets (a smaller
+\`IN_FLIGHT\`, e.g. \`ServerConnection<PostcardCodec, 2, 2>\`, would save about 450 bytes).
+The runner's future holds the protocol state plus the runner's own locals; the buffers and the
+socket are the caller's and come on top.
+
+## Allocator
+
+EOF
+    if [ -z "$allocators" ]; then
+        echo "No image links an allocator: none has a \`__rust_alloc\` symbol (checked with \`$(basename "$nm_tool")\`)."
+    else
+        echo "**These images link an allocator:**$allocators"
+    fi
+    cat <<'EOF'
+
+## What would shrink the servers
+
+Measured by symbol (`llvm-nm --size-sort`) on the postcard image:
+
+- compiler-builtins' `memmove`/`memcpy`/`memset` (~2.8 KiB, built for speed and shipped
+  prebuilt): `memmove` (~1.5 KiB) comes from `copy_within` in protocol-core's postcard encoder;
+  encoding without moving bytes would drop it. (`-Zbuild-std` with `opt-level = "z"` shrinks
+  them too, on nightly.)
+- protocol-core's `Str` unescaping (`decode_escape`, `Segments`, `Chars`, ~1 KiB) is linked
+  into postcard-only builds, where no string is ever escaped: gating it on the `json` feature
+  would drop it.
+- `ServerConnection::handle_message` + `respond` alone (no events, no close, no timers) is
+  already ~9 KiB with the builtins; the rest is the lifecycle, the reply queue and the error
+  answers.
+EOF
+} >"$report"
+
+if [ "$mode" = write ]; then
+    cp "$report" docs/footprint.md
+    echo "wrote docs/footprint.md"
+fi
+
+echo "server JSON: $json bytes above the baseline (limit $JSON_SERVER_LIMIT, goal $JSON_SERVER_GOAL)"
+echo "server postcard: $postcard bytes above the baseline (limit $POSTCARD_SERVER_LIMIT, goal $POSTCARD_SERVER_GOAL)"
+echo "WebSocket layer: $websocket; whole firmware example: $whole; floats add $float_cost"
+
+[ "$mode" = check ] || exit 0
+status=0
+if [ "$json" -gt "$JSON_SERVER_LIMIT" ]; then
+    echo "FAIL: the JSON server is $json bytes, over its $JSON_SERVER_LIMIT-byte limit"
+    status=1
+fi
+if [ "$postcard" -gt "$POSTCARD_SERVER_LIMIT" ]; then
+    echo "FAIL: the postcard server is $postcard bytes, over its $POSTCARD_SERVER_LIMIT-byte limit"
+    status=1
+fi
+if [ -n "$allocators" ]; then
+    echo "FAIL: an allocator is linked into:$allocators"
+    status=1
+fi
+if ! cmp -s "$report" docs/footprint.md; then
+    echo "NOTE: docs/footprint.md is out of date; run scripts/footprint.sh"
+fi
+exit $status
