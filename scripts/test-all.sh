@@ -126,7 +126,7 @@ tests "workspace tests" cargo test --workspace
 fuzz_seconds=${FUZZ_SECONDS:-60}
 check "fuzz targets (${fuzz_seconds} s each)" bash fuzz/run.sh "$fuzz_seconds"
 
-# ---- Embassy: firmware lints, the firmware under QEMU, footprint -------------------------
+# ---- Embassy: firmware lints, the firmware under QEMU, footprint, TAP --------------------
 embassy_step() { # embassy_step NAME COMMAND...: a check whose command exits 2 to skip (it says why)
     local name=$1
     shift
@@ -152,6 +152,8 @@ embassy_step "firmware under QEMU: embassy server and client on two in-memory st
     bash scripts/embassy-qemu.sh
 embassy_step "firmware footprint: server limits, no allocator (docs/footprint.md)" \
     bash scripts/footprint.sh --check
+embassy_step "embassy-net on a TAP device against the std server (tokio-tungstenite)" \
+    bash scripts/embassy-tap.sh
 
 if [ "${#failures[@]}" -gt 0 ]; then
     printf 'failed: %s\n' "${failures[@]}"
