@@ -397,3 +397,69 @@ async fn an_enter_hook_that_panics_sends_internal_error_and_the_exit_hook_still_
     assert_eq!(exits.load(Ordering::SeqCst), 1);
     assert_eq!(handle.stats().panics, 1);
 }
+
+/// Sends raw bytes and reads the whole answer (the server closes).
+async fn raw_exchange(server: &TestServer, bytes: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut response = Vec::new();
+    let _ = std_support::guard("the answer", stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_limits_head_size_decision_time_and_concurrent_handshakes() {
+    let probe = Probe::new();
+    let mut config = ServerConfig::new();
+    config.max_handshakes = 1;
+    config.core.handshake_timeout = protocol_core::Duration::from_millis(50);
+    let slow = lab(&probe).handshake(|request| async move {
+        if request.query() == Some("slow") {
+            std::future::pending::<()>().await;
+        }
+        Decision::Accept
+    });
+    let server = TestServer::start(slow, config).await;
+
+    // A request head over 16 KiB: 431.
+    let big = format!(
+        "GET /ws HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "b".repeat(20 * 1024)
+    );
+    let answer = raw_exchange(&server, big.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:.40}");
+
+    // A decision that does not come within the handshake timeout: 503.
+    let (status, body) = connect(&server.url("/ws?slow"))
+        .await
+        .expect_err("timed out");
+    assert_eq!((status, body.as_str()), (503, "handshake timed out\n"));
+
+    // One connection sits in the HTTP phase: the next one is closed at once.
+    std_support::eventually("earlier connections ended", || {
+        server.handle.live_tasks() == 0
+    })
+    .await;
+    let mut idle = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    std_support::eventually("the idle connection accepted", || {
+        server.handle.stats().tcp_accepted == 3 && server.handle.live_tasks() == 1
+    })
+    .await;
+    let answer = raw_exchange(
+        &server,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(answer, "", "closed without an answer");
+    assert_eq!(server.handle.stats().tcp_refused, 1);
+    // Once it is gone, handshakes are served again.
+    idle.shutdown().await.unwrap();
+    drop(idle);
+    std_support::eventually("the idle connection ended", || {
+        server.handle.live_tasks() == 0
+    })
+    .await;
+    let (status, _) = http_get(&server, "/healthz").await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
