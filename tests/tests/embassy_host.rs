@@ -32,7 +32,7 @@ use transport_embassy::{
 const SERVER_IP: [u8; 4] = [10, 0, 0, 1];
 const CLIENT_IP: [u8; 4] = [10, 0, 0, 2];
 const PORT: u16 = 8080;
-const ROUTES: [&str; 5] = ["move", "fail", "push", "later", "bye"];
+const ROUTES: [&str; 6] = ["move", "fail", "push", "later", "bye", "big"];
 
 fn leak<T>(value: T) -> &'static mut T {
     Box::leak(Box::new(value))
@@ -179,9 +179,16 @@ impl<W: CodecSet> ServerHandler<W> for Game {
                 self.held = Some(token);
                 Ok(())
             }
-            _ => {
+            4 => {
                 session.respond(token, &Typed(&())).await?;
                 session.close(4000, "bye")
+            }
+            _ => {
+                // Larger than the 1 KiB output buffer: answered `internal-error` instead.
+                let big = "x".repeat(2000);
+                let answered = session.answer(token, Ok(big)).await;
+                assert!(matches!(answered, Err(Error::Call(_))), "{answered:?}");
+                Ok(())
             }
         }
     }
@@ -209,6 +216,8 @@ enum Step {
     Close,
     /// Ask the server to close.
     Bye,
+    /// A request whose answer does not fit the server's output buffer.
+    Big,
     /// Do nothing; wait for the server.
     Idle,
 }
@@ -262,6 +271,9 @@ impl Script {
             Step::Close => session.close(1000, "done")?,
             Step::Bye => {
                 session.request("bye", &Typed(&()), None).await?;
+            }
+            Step::Big => {
+                session.request("big", &Typed(&()), None).await?;
             }
             Step::Idle => {}
         }
@@ -648,4 +660,21 @@ fn shared_game_handlers() {
     }
     play::<JsonCodec>();
     play::<PostcardCodec>();
+}
+
+#[test]
+fn an_answer_too_large_for_the_output_buffer_fails_the_request() {
+    let mut game = Game::default();
+    let mut script = Script::new(&[Step::Big, Step::Move, Step::Close]);
+    let log = script.log.clone();
+    let (server_exit, client_exit) = on_two_stacks(
+        |stack| async move { serve::<AnyCodec, _>(stack, Config::new(), &mut game).await },
+        |stack| async move {
+            connect::<JsonCodec, _>(stack, Config::new(), "/ws?game_id=1", &mut script).await
+        },
+    );
+    let log = log.borrow().clone();
+    assert_eq!(log[2], "failed 1 internal-error", "{log:?}");
+    assert!(log[3].starts_with("response 2 Moved"), "{log:?}");
+    assert_client_closed(server_exit.unwrap(), client_exit.unwrap());
 }

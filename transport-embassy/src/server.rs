@@ -9,7 +9,7 @@ use protocol_core::connection::{
 use protocol_core::endpoint::RequestError;
 use protocol_core::limits::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_REPLY_QUEUE};
 use protocol_core::{
-    CodecSet, Config, Event, Instant, MessageKind, Payload, Str, Typed, negotiate,
+    CallError, CodecSet, Config, Event, Instant, MessageKind, Payload, Str, Typed, negotiate,
 };
 use serde::Serialize;
 use ws_sansio::{Connection, HeaderBuffer, Status, UpgradeRequest};
@@ -139,7 +139,8 @@ pub trait ServerSession<W: CodecSet> {
     fn close(&mut self, code: u16, reason: &str) -> Result<(), Error>;
 
     /// Answers a request with a typed handler's result: `Ok` through `respond`, a
-    /// [`RequestError`] through `fail` (a `response.error`).
+    /// [`RequestError`] through `fail` (a `response.error`). A result that does not fit the
+    /// output buffer is answered `internal-error` instead, so the request never stays open.
     ///
     /// # Errors
     /// As [`respond`](Self::respond).
@@ -149,7 +150,13 @@ pub trait ServerSession<W: CodecSet> {
         result: Result<T, RequestError>,
     ) -> Result<(), Error> {
         match result {
-            Ok(value) => self.respond(token, &Typed(&value)).await,
+            Ok(value) => match self.respond(token, &Typed(&value)).await {
+                Err(Error::Call(CallError::Encode(error))) => {
+                    self.fail(token, Failure::Internal).await?;
+                    Err(Error::Call(CallError::Encode(error)))
+                }
+                other => other,
+            },
             Err(error) => self.fail(token, Failure::Error(error.body())).await,
         }
     }
