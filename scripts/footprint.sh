@@ -239,6 +239,8 @@ Measured by symbol (`llvm-nm --size-sort`) on the postcard image:
 - `ServerConnection::handle_message` + `respond` alone (no events, no close, no timers) is
   already ~9 KiB with the builtins; the rest is the lifecycle, the reply queue and the error
   answers.
+- The WebSocket layer: SHA-1 for the accept key is ~3 KiB of code, httparse's lookup tables
+  and `str::trim`'s Unicode whitespace table ~1 KiB of `.rodata`.
 EOF
 } >"$report"
 
