@@ -572,3 +572,40 @@ async fn with_the_drop_policy_a_slow_reader_loses_events_but_stays_connected() {
     assert_eq!(stats.slow_reader_closes, 0);
     assert!(stats.events_dropped >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_right_behind_a_request_still_gets_the_reply_then_the_close_answer() {
+    let probe = Probe::new();
+    let server = TestServer::start(lab(&probe), ServerConfig::new()).await;
+    let mut client = connect(&server.url("/ws")).await.unwrap();
+    client
+        .feed(Message::text(request("last", "echo", "9")))
+        .await
+        .unwrap();
+    client
+        .feed(Message::Close(Some(
+            tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: 1000.into(),
+                reason: "bye".into(),
+            },
+        )))
+        .await
+        .unwrap();
+    client.flush().await.unwrap();
+    assert_eq!(
+        drain(&mut client).await,
+        vec![
+            text(r#"{"id":"last","type":"response","data":9}"#),
+            closed(1000, "bye"),
+        ]
+    );
+    probe
+        .until("the exit hook", |p| Probe::get(&p.exits) == 1)
+        .await;
+    let how = probe.ended.lock().unwrap()[0];
+    assert_eq!(
+        (how.initiator, how.code, how.clean),
+        (Initiator::Peer, Some(1000), true)
+    );
+    server.stop().await;
+}

@@ -173,7 +173,6 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
     let Driver {
         mut ws,
         mut core,
-        mut pending_out,
         write_dead,
         in_flight,
         handlers,
@@ -182,15 +181,10 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
         ..
     } = driver;
     if exit.initiator == Initiator::Peer && !write_dead {
-        // The answer to the peer's close frame is queued in tungstenite: send it.
+        // The answer to the peer's close frame is queued in tungstenite: send it. Data still
+        // waiting cannot follow a close frame and is dropped.
         let limit = std::time::Duration::from_micros(shared.config.core.close_timeout.as_micros());
-        let flush = async {
-            while let Some(message) = pending_out.pop_front() {
-                ws.feed(message).await?;
-            }
-            ws.flush().await
-        };
-        let _ = tokio::time::timeout(limit, flush).await;
+        let _ = tokio::time::timeout(limit, ws.flush()).await;
     }
     drop(ws);
     drop(handlers);
