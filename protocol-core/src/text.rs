@@ -38,12 +38,18 @@ impl<'a> Str<'a> {
 
     /// The text, when it needs no unescaping.
     pub const fn as_plain(&self) -> Option<&'a str> {
-        if self.escaped { None } else { Some(self.raw) }
+        if self.is_escaped() {
+            None
+        } else {
+            Some(self.raw)
+        }
     }
 
-    /// Whether the text still contains JSON escapes.
+    /// Whether the text still contains JSON escapes. Always false without the `json`
+    /// feature: only the JSON decoder makes escaped strings, so the unescaping code compiles
+    /// away in postcard-only firmware.
     pub const fn is_escaped(&self) -> bool {
-        self.escaped
+        cfg!(feature = "json") && self.escaped
     }
 
     /// The text as it was on the wire: JSON escapes intact when [`is_escaped`](Self::is_escaped).
@@ -55,13 +61,13 @@ impl<'a> Str<'a> {
     pub fn chars(&self) -> Chars<'a> {
         Chars {
             rest: self.raw,
-            escaped: self.escaped,
+            escaped: self.is_escaped(),
         }
     }
 
     /// Length of the unescaped text in bytes of UTF-8.
     pub fn len(&self) -> usize {
-        if self.escaped {
+        if self.is_escaped() {
             self.chars().map(char::len_utf8).sum()
         } else {
             self.raw.len()
@@ -104,7 +110,7 @@ impl<'a> Str<'a> {
     pub(crate) fn segments(&self) -> Segments<'a> {
         Segments {
             rest: self.raw,
-            escaped: self.escaped,
+            escaped: self.is_escaped(),
         }
     }
 }
@@ -142,7 +148,7 @@ impl<'a> Iterator for Segments<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        if !self.escaped {
+        if !(cfg!(feature = "json") && self.escaped) {
             let text = self.rest;
             self.rest = "";
             return Some(Segment::Text(text));
@@ -179,7 +185,7 @@ impl Iterator for Chars<'_> {
 
     fn next(&mut self) -> Option<char> {
         let bytes = self.rest.as_bytes();
-        if self.escaped && bytes.first() == Some(&b'\\') {
+        if cfg!(feature = "json") && self.escaped && bytes.first() == Some(&b'\\') {
             let (c, used) = decode_escape(bytes);
             self.rest = self.rest.get(used..).unwrap_or("");
             return Some(c);
@@ -246,7 +252,7 @@ pub(crate) fn hex4(digits: Option<&[u8]>) -> Option<u32> {
 
 impl PartialEq for Str<'_> {
     fn eq(&self, other: &Self) -> bool {
-        if !self.escaped && !other.escaped {
+        if !self.is_escaped() && !other.is_escaped() {
             return self.raw == other.raw;
         }
         self.chars().eq(other.chars())
@@ -257,7 +263,7 @@ impl Eq for Str<'_> {}
 
 impl PartialEq<str> for Str<'_> {
     fn eq(&self, other: &str) -> bool {
-        if self.escaped {
+        if self.is_escaped() {
             self.chars().eq(other.chars())
         } else {
             self.raw == other
@@ -273,7 +279,7 @@ impl PartialEq<&str> for Str<'_> {
 
 impl fmt::Display for Str<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.escaped {
+        if !self.is_escaped() {
             return f.write_str(self.raw);
         }
         for segment in self.segments() {
@@ -328,6 +334,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "json")]
     fn escapes_decode_lazily() {
         let s = Str::from_json(r#"a\"b\\c\/d\b\f\n\r\te\u00e9\ud83d\ude00"#, true);
         assert_eq!(collect(s), "a\"b\\c/d\u{8}\u{c}\n\r\teé😀");
@@ -338,12 +345,14 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "json")]
     fn escaped_and_plain_compare_by_content() {
         assert_eq!(Str::from_json(r"\u0069d", true), Str::new("id"));
         assert_ne!(Str::from_json(r"\u0069d", true), Str::new("ix"));
     }
 
     #[test]
+    #[cfg(feature = "json")]
     fn unescape_into_fits_or_refuses() {
         let s = Str::from_json(r"caf\u00e9", true);
         let mut buf = [0u8; 5];
@@ -355,6 +364,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "json")]
     fn invalid_escapes_never_panic() {
         for raw in [r"\", r"\u12", r"\ud800", r"\ud800\u0041", r"\x", r"\uzzzz"] {
             let s = Str::from_json(raw, true);
