@@ -61,10 +61,15 @@ fi
 firmware=transport-embassy/firmware
 target_dir=${CARGO_TARGET_DIR:-$PWD/$firmware/target}
 images="$target_dir/thumbv7em-none-eabihf/release"
-(cd "$firmware" && cargo build --quiet --release --bins) || {
-    echo "footprint: the firmware images do not build"
-    exit 1
-}
+# One build per measurement crate: each gets only its own features (the postcard-only server
+# must not see protocol-core's `json` feature enabled by a neighbour).
+for package in footprint-baseline footprint-server-json footprint-server-postcard \
+    footprint-server-json-floats footprint-websocket quartet-firmware; do
+    (cd "$firmware" && cargo build --quiet --release -p "$package") || {
+        echo "footprint: $package does not build"
+        exit 1
+    }
+done
 
 section() { # section IMAGE NAME: bytes of section NAME (0 when absent)
     "$size_tool" -A "$images/$1" | awk -v s="$2" '$1 == s { print $2; found = 1 } END { if (!found) print 0 }'
@@ -81,6 +86,10 @@ base_rodata=$(section baseline .rodata)
 base=$((base_text + base_rodata))
 vectors=$(section baseline .vector_table)
 above() { echo $(($(code "$1") - base)); }
+builtins() { # builtins IMAGE: bytes of compiler-builtins code (memcpy, memmove, 64-bit division…)
+    "$nm_tool" --radix=d -S "$images/$1" |
+        awk '$3 ~ /^[tT]$/ && $4 ~ /compiler_builtins|^__aeabi_|^mem(cpy|move|set|cmp)$|^__(u)?divmoddi4$/ { s += $2 } END { print s + 0 }'
+}
 
 json=$(above server-json)
 postcard=$(above server-postcard)
@@ -122,8 +131,9 @@ status_of() { # status_of BYTES LIMIT GOAL
 }
 
 row() { # row LABEL IMAGE ABOVE LIMIT GOAL
-    printf '| %s | `%s` | %d | %d | %d (%s) | %s | %s |\n' "$1" "$2" \
-        "$(section "$2" .text)" "$(section "$2" .rodata)" "$3" "$(kib "$3")" "$4" "$5"
+    printf '| %s | `%s` | %d | %d | %d (%s) | %d | %s | %s |\n' "$1" "$2" \
+        "$(section "$2" .text)" "$(section "$2" .rodata)" "$3" "$(kib "$3")" \
+        "$(builtins "$2")" "$4" "$5"
 }
 
 report=$(mktemp)
@@ -140,7 +150,9 @@ over its budget (a compile-time assertion), and says when this file is out of da
 Target \`thumbv7em-none-eabihf\` (Cortex-M4F), $(rustc --version | cut -d' ' -f1-2). Release
 profile of \`transport-embassy/firmware\`: \`opt-level = "z"\`, \`lto = "fat"\`,
 \`codegen-units = 1\`, \`panic = "abort"\` with panic-halt. Each measurement is a tiny binary
-of that crate; inputs go through \`core::hint::black_box\` so that nothing is folded away.
+of that workspace, built on its own so that it gets only its own features (the
+postcard-only server is built without protocol-core's \`json\` feature); inputs go through
+\`core::hint::black_box\` so that nothing is folded away.
 
 ## Code size (flash)
 
@@ -148,8 +160,8 @@ Bytes of \`.text\` + \`.rodata\` above the baseline, \`baseline\`: cortex-m-rt a
 \`.text\` + \`.rodata\` is $base bytes (plus its $vectors-byte vector table, in every image and
 not counted).
 
-| image | binary | .text | .rodata | above baseline | limit | goal |
-|---|---|---:|---:|---:|---|---|
+| image | binary | .text | .rodata | above baseline | of which compiler-builtins | limit | goal |
+|---|---|---:|---:|---:|---:|---|---|
 EOF
     row "server, JSON: one role, the game's handlers" server-json "$json" \
         "$JSON_SERVER_LIMIT ($(status_of "$json" $JSON_SERVER_LIMIT $JSON_SERVER_GOAL))" "$JSON_SERVER_GOAL"
@@ -160,7 +172,7 @@ EOF
     row "the whole firmware example (QEMU game)" game "$whole" "none" "none"
     cat <<EOF
 
-- **server, JSON / postcard only** (\`src/measure/server.rs\`): protocol-core's
+- **server, JSON / postcard only** (\`measure/server.rs\`): protocol-core's
   \`ServerConnection\` at its default capacities with one codec, driven the way a server drives
   it (upgrade, accept, the enter hook's \`game:state\` and \`init\` events, \`handle_message\`,
   \`move\` and \`fail\` answered through \`respond\` / \`fail\` with the \`game\` crate's plain
@@ -227,19 +239,17 @@ EOF
 
 ## What would shrink the servers
 
-Measured by symbol (`llvm-nm --size-sort`) on the postcard image:
+Measured by symbol (`llvm-nm --size-sort`):
 
-- compiler-builtins' `memmove`/`memcpy`/`memset` (~2.8 KiB, built for speed and shipped
-  prebuilt): `memmove` (~1.5 KiB) comes from `copy_within` in protocol-core's postcard encoder;
-  encoding without moving bytes would drop it. (`-Zbuild-std` with `opt-level = "z"` shrinks
-  them too, on nightly.)
-- protocol-core's `Str` unescaping (`decode_escape`, `Segments`, `Chars`, ~1 KiB) is linked
-  into postcard-only builds, where no string is ever escaped: gating it on the `json` feature
-  would drop it.
-- `ServerConnection::handle_message` + `respond` alone (no events, no close, no timers) is
-  already ~9 KiB with the builtins; the rest is the lifecycle, the reply queue and the error
-  answers.
-- The WebSocket layer: SHA-1 for the accept key is ~3 KiB of code, httparse's lookup tables
+- compiler-builtins (the column above) is prebuilt for speed, not size. In the postcard
+  image, `memmove` alone is ~1.5 KiB, pulled in by the `copy_within` of protocol-core's
+  postcard encoder (it moves an encoded value to make room for its length prefix): encoding
+  without moving bytes would drop it. `-Zbuild-std` with `opt-level = "z"` shrinks all of
+  them, on nightly.
+- Most of the rest is protocol-core's server path, inlined into the measurement's loop:
+  decoding and routing a request, the in-flight table, the lifecycle and timers, the reply
+  queue, the error answers, and serde for the game's types.
+- The WebSocket layer: SHA-1 for the accept key is ~3 KiB of code; httparse's lookup tables
   and `str::trim`'s Unicode whitespace table ~1 KiB of `.rodata`.
 EOF
 } >"$report"

@@ -146,7 +146,7 @@ if [ "$embedded" -eq 1 ] && [ "$lints" -eq 1 ]; then
         cargo clippy --quiet -p transport-embassy --features defmt,loopback,game \
         --target thumbv7em-none-eabihf -- -D warnings
     check "firmware fmt and clippy" bash -c \
-        'cd transport-embassy/firmware && cargo fmt --check && cargo clippy --quiet --release --bins -- -D warnings'
+        'cd transport-embassy/firmware && cargo fmt --all --check && cargo clippy --quiet --release --workspace --bins -- -D warnings'
 fi
 embassy_step "firmware under QEMU: embassy server and client on two in-memory stacks" \
     bash scripts/embassy-qemu.sh

@@ -2,7 +2,7 @@
 #![no_std]
 #![no_main]
 
-#[path = "../measure/server.rs"]
+#[path = "../../server.rs"]
 mod server;
 
 use cortex_m_rt::entry;
