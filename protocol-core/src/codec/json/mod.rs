@@ -33,8 +33,10 @@ impl Codec for JsonCodec {
     const SUBPROTOCOL: &'static str = "quartet.v1.json";
 
     fn decode(input: &[u8]) -> Result<Frame<'_>, DecodeFailure<'_>> {
-        let text = core::str::from_utf8(input).map_err(|_| DecodeError::NotUtf8)?;
-        Envelope::scan(text)?.into_frame()
+        match Envelope::scan(input) {
+            Ok(envelope) => envelope.into_frame(),
+            Err(error) => Err(not_utf8_first(input, error).into()),
+        }
     }
 
     fn encode<D: Payload>(frame: &Frame<'_, D>, out: &mut [u8]) -> Result<usize, EncodeError> {
@@ -95,8 +97,8 @@ impl Codec for JsonCodec {
     }
 
     fn decode_error_body(data: Data<'_>) -> Result<ErrorBody<'_>, DecodeError> {
-        let text = core::str::from_utf8(data.as_bytes()).map_err(|_| DecodeError::NotUtf8)?;
-        error_body(text).ok_or(DecodeError::InvalidErrorBody)
+        core::str::from_utf8(data.as_bytes()).map_err(|_| DecodeError::NotUtf8)?;
+        error_body(data.as_bytes()).ok_or(DecodeError::InvalidErrorBody)
     }
 
     fn decode_value_with<'de, T: Deserialize<'de>>(
@@ -111,6 +113,37 @@ impl Codec for JsonCodec {
             Err(serde_json_core::de::Error::TrailingCharacters) => Err(ValueError::TrailingData),
             Err(_) => Err(ValueError::Invalid),
         }
+    }
+}
+
+/// The scanner checks UTF-8 only in what it reads. When it stops early on another error, a
+/// message that is not UTF-8 is still refused as [`DecodeError::NotUtf8`], as if the whole
+/// message had been checked first. (A message the scanner reads to its end is UTF-8.)
+#[cold]
+fn not_utf8_first(input: &[u8], error: DecodeError) -> DecodeError {
+    if error != DecodeError::NotUtf8 && core::str::from_utf8(input).is_err() {
+        DecodeError::NotUtf8
+    } else {
+        error
+    }
+}
+
+/// A string body as the scanner returns it (valid UTF-8, escapes intact) as a [`Str`].
+fn json_str(body: &[u8], escaped: bool) -> Result<Str<'_>, DecodeError> {
+    let mut chunks = body.utf8_chunks();
+    match chunks.next() {
+        None => Ok(Str::from_json("", escaped)),
+        Some(chunk) if chunk.invalid().is_empty() => Ok(Str::from_json(chunk.valid(), escaped)),
+        Some(_) => Err(DecodeError::NotUtf8),
+    }
+}
+
+/// Whether a key as the scanner returns it is `name` once unescaped.
+fn key_is(body: &[u8], escaped: bool, name: &str) -> bool {
+    if escaped {
+        json_str(body, true).is_ok_and(|key| key == name)
+    } else {
+        body == name.as_bytes()
     }
 }
 
@@ -154,7 +187,7 @@ struct Envelope<'a> {
     frame_type: Field<'a>,
     endpoint: Field<'a>,
     kind: Field<'a>,
-    data: Option<&'a str>,
+    data: Option<&'a [u8]>,
 }
 
 #[derive(Clone, Copy)]
@@ -175,19 +208,22 @@ impl Key {
         (Self::Data, "data"),
     ];
 
-    fn classify(key: Str<'_>) -> Option<Self> {
-        match key.as_plain() {
-            Some("id") => Some(Self::Id),
-            Some("type") => Some(Self::Type),
-            Some("endpoint") => Some(Self::Endpoint),
-            Some("kind") => Some(Self::Kind),
-            Some("data") => Some(Self::Data),
-            Some(_) => None,
+    #[inline]
+    fn classify(body: &[u8], escaped: bool) -> Option<Self> {
+        if escaped {
             // An escaped key (`"\u0069d"`) is rare: compare by content.
-            None => Self::ALL
+            return Self::ALL
                 .iter()
-                .find(|(_, name)| key == *name)
-                .map(|&(k, _)| k),
+                .find(|(_, name)| key_is(body, true, name))
+                .map(|&(k, _)| k);
+        }
+        match body {
+            b"id" => Some(Self::Id),
+            b"type" => Some(Self::Type),
+            b"endpoint" => Some(Self::Endpoint),
+            b"kind" => Some(Self::Kind),
+            b"data" => Some(Self::Data),
+            _ => None,
         }
     }
 }
@@ -195,8 +231,8 @@ impl Key {
 impl<'a> Envelope<'a> {
     /// Reads one complete top-level JSON value. Errors here leave no usable id: the input
     /// is not a well-formed object.
-    fn scan(text: &'a str) -> Result<Self, DecodeError> {
-        let mut s = Scanner::new(text);
+    fn scan(input: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut s = Scanner::new(input);
         s.skip_ws();
         if s.peek() != Some(b'{') {
             // Well-formed JSON that is not an object is `NotAnObject`; anything else is the
@@ -210,8 +246,8 @@ impl<'a> Envelope<'a> {
             });
         }
         let mut envelope = Self::default();
-        object(&mut s, |s, key| {
-            let Some(key) = Key::classify(key) else {
+        object(&mut s, |s, key, escaped| {
+            let Some(key) = Key::classify(key, escaped) else {
                 return s.value(1);
             };
             let field = match key {
@@ -220,9 +256,9 @@ impl<'a> Envelope<'a> {
                 Key::Endpoint => &mut envelope.endpoint,
                 Key::Kind => &mut envelope.kind,
                 Key::Data => {
-                    let start = s.pos();
+                    let start = s.mark();
                     s.value(1)?;
-                    envelope.data = Some(s.slice(start, s.pos()));
+                    envelope.data = Some(s.since(start));
                     return Ok(());
                 }
             };
@@ -252,7 +288,7 @@ impl<'a> Envelope<'a> {
         };
         let data = || {
             self.data
-                .map(|d| Data::new(d.as_bytes()))
+                .map(Data::new)
                 .ok_or(DecodeError::MissingMember(Member::Data))
         };
         let id = || self.id.require(Member::Id, MAX_ID_LEN);
@@ -285,8 +321,7 @@ impl<'a> Envelope<'a> {
             (|| {
                 let id = id()?;
                 let body = data()?;
-                let error = error_body(body.as_str().unwrap_or_default())
-                    .ok_or(DecodeError::InvalidErrorBody)?;
+                let error = error_body(body.as_bytes()).ok_or(DecodeError::InvalidErrorBody)?;
                 Ok(Frame::ResponseError { id, error })
             })()
         } else {
@@ -299,19 +334,19 @@ impl<'a> Envelope<'a> {
 /// Reads a member value that should be a string.
 fn string_field<'a>(s: &mut Scanner<'a>) -> Result<Field<'a>, DecodeError> {
     if s.peek() == Some(b'"') {
-        let (text, escaped) = s.string()?;
-        Ok(Field::Str(Str::from_json(text, escaped)))
+        let (body, escaped) = s.string()?;
+        Ok(Field::Str(json_str(body, escaped)?))
     } else {
         s.value(1)?;
         Ok(Field::NotString)
     }
 }
 
-/// Walks the members of the object whose `{` is at the cursor. `member` gets each key and
-/// must consume the value that follows it.
+/// Walks the members of the object whose `{` is at the cursor. `member` gets each key (its
+/// body and whether it is escaped) and must consume the value that follows it.
 fn object<'a>(
     s: &mut Scanner<'a>,
-    mut member: impl FnMut(&mut Scanner<'a>, Str<'a>) -> Result<(), DecodeError>,
+    mut member: impl FnMut(&mut Scanner<'a>, &'a [u8], bool) -> Result<(), DecodeError>,
 ) -> Result<(), DecodeError> {
     s.expect(b'{')?;
     s.skip_ws();
@@ -327,7 +362,7 @@ fn object<'a>(
         s.skip_ws();
         s.expect(b':')?;
         s.skip_ws();
-        member(s, Str::from_json(key, escaped))?;
+        member(s, key, escaped)?;
         s.skip_ws();
         match s.peek() {
             Some(b',') => {
@@ -344,17 +379,17 @@ fn object<'a>(
 }
 
 /// `{"reason": string, "code": string}` (other members ignored, last duplicate wins).
-fn error_body(text: &str) -> Option<ErrorBody<'_>> {
+fn error_body(text: &[u8]) -> Option<ErrorBody<'_>> {
     let mut s = Scanner::new(text);
     s.skip_ws();
     if s.peek() != Some(b'{') {
         return None;
     }
     let (mut reason, mut code) = (Field::Missing, Field::Missing);
-    object(&mut s, |s, key| {
-        if key == "reason" {
+    object(&mut s, |s, key, escaped| {
+        if key_is(key, escaped, "reason") {
             reason = string_field(s)?;
-        } else if key == "code" {
+        } else if key_is(key, escaped, "code") {
             code = string_field(s)?;
         } else {
             s.value(1)?;
@@ -378,7 +413,7 @@ pub(crate) fn discriminate<'a>(
     data: Option<&str>,
 ) -> Result<(Field<'a>, Option<&'a str>), DecodeError> {
     let text = core::str::from_utf8(message).map_err(|_| DecodeError::NotUtf8)?;
-    let mut s = Scanner::new(text);
+    let mut s = Scanner::new(message);
     s.skip_ws();
     if s.peek() != Some(b'{') {
         s.value(0)?;
@@ -391,22 +426,57 @@ pub(crate) fn discriminate<'a>(
     }
     let start = s.pos();
     let (mut key, mut member) = (Field::Missing, None);
-    object(&mut s, |s, name| {
-        if name == field {
+    object(&mut s, |s, name, escaped| {
+        if key_is(name, escaped, field) {
             key = string_field(s)?;
-        } else if data.is_some_and(|d| name == d) {
+        } else if data.is_some_and(|d| key_is(name, escaped, d)) {
             let at = s.pos();
             s.value(1)?;
-            member = Some(s.slice(at, s.pos()));
+            member = Some(text.get(at..s.pos()).unwrap_or_default());
         } else {
             s.value(1)?;
         }
         Ok(())
     })?;
-    let whole = s.slice(start, s.pos());
+    let whole = text.get(start..s.pos()).unwrap_or_default();
     s.skip_ws();
     if !s.at_end() {
         return Err(DecodeError::TrailingData);
     }
     Ok((key, if data.is_some() { member } else { Some(whole) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scanner checks UTF-8 only where it reads; the codec still refuses a message with
+    /// invalid UTF-8 anywhere as `NotUtf8`, whatever else is wrong with it.
+    #[test]
+    fn not_utf8_anywhere_wins_over_other_errors() {
+        let inputs: [&[u8]; 9] = [
+            br#"{"id":"42","type":"request","endpoint":"echo","data":{"msg":"hi","n":[1,2]}}"#,
+            br#"{"id":"x","type":"nope","data":1}"#,
+            br#"{"id":1}"#,
+            br#"{"a":1}}"#,
+            b"{bad json",
+            b"[1,2] x",
+            b"\"str\"",
+            b"  ",
+            b"",
+        ];
+        for input in inputs {
+            for at in 0..=input.len() {
+                for bad in [&b"\xff"[..], b"\xc3", b"\xed\xa0\x80", b"\x80"] {
+                    let mut message = input.to_vec();
+                    message.splice(at..at, bad.iter().copied());
+                    assert_eq!(
+                        JsonCodec::decode(&message),
+                        Err(DecodeError::NotUtf8.into()),
+                        "{message:02x?}"
+                    );
+                }
+            }
+        }
+    }
 }
