@@ -66,12 +66,17 @@ impl<'a> Str<'a> {
     }
 
     /// Length of the unescaped text in bytes of UTF-8.
+    #[inline]
     pub fn len(&self) -> usize {
         if self.is_escaped() {
-            self.chars().map(char::len_utf8).sum()
+            self.unescaped_len()
         } else {
             self.raw.len()
         }
+    }
+
+    fn unescaped_len(&self) -> usize {
+        self.chars().map(char::len_utf8).sum()
     }
 
     /// Whether the unescaped text is empty.

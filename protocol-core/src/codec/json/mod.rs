@@ -19,7 +19,7 @@ use crate::codec::{
     Codec, DecodeError, DecodeFailure, EncodeError, Member, MessageKind, Out, SyntaxError,
     ValueError,
 };
-use crate::frame::{Data, ErrorBody, Frame, Payload};
+use crate::frame::{Data, ErrorBody, Frame, FrameType, Payload};
 use crate::limits::{MAX_ID_LEN, MAX_NAME_LEN};
 use crate::text::Str;
 
@@ -160,7 +160,7 @@ fn write_error_body(w: &mut Out<'_>, body: &ErrorBody<'_>) {
     w.put_byte(b'}');
 }
 
-/// A string-valued envelope member as found.
+/// A string-valued member as found by the discriminator walk.
 #[derive(Clone, Copy, Default)]
 pub(crate) enum Field<'a> {
     #[default]
@@ -169,24 +169,96 @@ pub(crate) enum Field<'a> {
     Str(Str<'a>),
 }
 
-impl<'a> Field<'a> {
-    fn require(self, member: Member, max_len: usize) -> Result<Str<'a>, DecodeError> {
-        match self {
-            Field::Missing => Err(DecodeError::MissingMember(member)),
-            Field::NotString => Err(DecodeError::NotAString(member)),
-            Field::Str(s) if s.len() > max_len => Err(DecodeError::TooLong(member)),
-            Field::Str(s) => Ok(s),
+/// What a string-valued envelope member was found to be.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Found {
+    #[default]
+    Missing,
+    NotString,
+    /// A string without escapes.
+    Plain,
+    /// A string with escapes.
+    Escaped,
+}
+
+/// A string-valued envelope member as found. A string's body is kept as the scanner returns
+/// it (valid UTF-8, escapes intact) until the frame needs it. Plain data rather than an enum
+/// around a [`Str`]: the envelope is written at every member and read back at the end, and
+/// this shape is cheap to move.
+#[derive(Clone, Copy, Default)]
+struct RawField<'a> {
+    found: Found,
+    body: &'a [u8],
+}
+
+impl<'a> RawField<'a> {
+    /// Reads a member value that should be a string.
+    #[inline(always)]
+    fn read(s: &mut Scanner<'a>) -> Result<Self, DecodeError> {
+        if s.peek() == Some(b'"') {
+            let (body, escaped) = s.string()?;
+            let found = if escaped {
+                Found::Escaped
+            } else {
+                Found::Plain
+            };
+            Ok(Self { found, body })
+        } else {
+            s.value(1)?;
+            Ok(Self {
+                found: Found::NotString,
+                body: &[],
+            })
         }
+    }
+
+    /// The string, when the member is one.
+    fn string(self) -> Option<Result<Str<'a>, DecodeError>> {
+        match self.found {
+            Found::Missing | Found::NotString => None,
+            Found::Plain => Some(json_str(self.body, false)),
+            Found::Escaped => Some(json_str(self.body, true)),
+        }
+    }
+
+    fn require(self, member: Member, max_len: usize) -> Result<Str<'a>, DecodeError> {
+        match self.found {
+            Found::Missing => Err(DecodeError::MissingMember(member)),
+            Found::NotString => Err(DecodeError::NotAString(member)),
+            // Unescaping never makes a string longer.
+            Found::Plain if self.body.len() > max_len => Err(DecodeError::TooLong(member)),
+            Found::Plain | Found::Escaped => {
+                match json_str(self.body, self.found == Found::Escaped)? {
+                    s if s.len() > max_len => Err(DecodeError::TooLong(member)),
+                    s => Ok(s),
+                }
+            }
+        }
+    }
+}
+
+/// The frame type a `type` member names.
+fn frame_type(body: &[u8], escaped: bool) -> Option<FrameType> {
+    if escaped {
+        let name = json_str(body, true).ok()?;
+        return FrameType::ALL.into_iter().find(|t| name == t.as_str());
+    }
+    match body {
+        b"request" => Some(FrameType::Request),
+        b"response" => Some(FrameType::Response),
+        b"event" => Some(FrameType::Event),
+        b"response.error" => Some(FrameType::ResponseError),
+        _ => None,
     }
 }
 
 /// The members of the top-level object that the envelope uses.
 #[derive(Default)]
 struct Envelope<'a> {
-    id: Field<'a>,
-    frame_type: Field<'a>,
-    endpoint: Field<'a>,
-    kind: Field<'a>,
+    id: RawField<'a>,
+    frame_type: RawField<'a>,
+    endpoint: RawField<'a>,
+    kind: RawField<'a>,
     data: Option<&'a [u8]>,
 }
 
@@ -262,7 +334,7 @@ impl<'a> Envelope<'a> {
                     return Ok(());
                 }
             };
-            *field = string_field(s)?;
+            *field = RawField::read(s)?;
             Ok(())
         })?;
         s.skip_ws();
@@ -273,59 +345,50 @@ impl<'a> Envelope<'a> {
     }
 
     fn into_frame(self) -> Result<Frame<'a>, DecodeFailure<'a>> {
-        let usable_id = match self.id {
-            Field::Str(id) if id.len() <= MAX_ID_LEN => Some(id),
-            _ => None,
-        };
-        let fail = |error| DecodeFailure {
-            error,
-            id: usable_id,
-        };
-        let frame_type = match self.frame_type {
-            Field::Missing => return Err(fail(DecodeError::MissingMember(Member::Type))),
-            Field::NotString => return Err(fail(DecodeError::NotAString(Member::Type))),
-            Field::Str(t) => t,
+        // The usable id is exactly the id a frame that needs one would accept.
+        let id = self.id.require(Member::Id, MAX_ID_LEN);
+        let fail = |error| DecodeFailure { error, id: id.ok() };
+        let frame_type = match self.frame_type.found {
+            Found::Missing => return Err(fail(DecodeError::MissingMember(Member::Type))),
+            Found::NotString => return Err(fail(DecodeError::NotAString(Member::Type))),
+            Found::Plain => frame_type(self.frame_type.body, false),
+            Found::Escaped => frame_type(self.frame_type.body, true),
         };
         let data = || {
             self.data
                 .map(Data::new)
                 .ok_or(DecodeError::MissingMember(Member::Data))
         };
-        let id = || self.id.require(Member::Id, MAX_ID_LEN);
-        let frame = if frame_type == "request" {
-            (|| {
-                let id = id()?;
+        let frame = match frame_type {
+            Some(FrameType::Request) => (|| {
+                let id = id?;
                 let endpoint = self.endpoint.require(Member::Endpoint, MAX_NAME_LEN)?;
                 Ok(Frame::Request {
                     id,
                     endpoint,
                     data: data()?,
                 })
-            })()
-        } else if frame_type == "event" {
-            (|| {
+            })(),
+            Some(FrameType::Event) => (|| {
                 let kind = self.kind.require(Member::Kind, MAX_NAME_LEN)?;
                 Ok(Frame::Event {
                     kind,
                     data: data()?,
                 })
-            })()
-        } else if frame_type == "response" {
-            (|| {
+            })(),
+            Some(FrameType::Response) => (|| {
                 Ok(Frame::Response {
-                    id: id()?,
+                    id: id?,
                     data: data()?,
                 })
-            })()
-        } else if frame_type == "response.error" {
-            (|| {
-                let id = id()?;
+            })(),
+            Some(FrameType::ResponseError) => (|| {
+                let id = id?;
                 let body = data()?;
                 let error = error_body(body.as_bytes()).ok_or(DecodeError::InvalidErrorBody)?;
                 Ok(Frame::ResponseError { id, error })
-            })()
-        } else {
-            Err(DecodeError::UnknownType)
+            })(),
+            None => Err(DecodeError::UnknownType),
         };
         frame.map_err(fail)
     }
@@ -385,12 +448,12 @@ fn error_body(text: &[u8]) -> Option<ErrorBody<'_>> {
     if s.peek() != Some(b'{') {
         return None;
     }
-    let (mut reason, mut code) = (Field::Missing, Field::Missing);
+    let (mut reason, mut code) = (RawField::default(), RawField::default());
     object(&mut s, |s, key, escaped| {
         if key_is(key, escaped, "reason") {
-            reason = string_field(s)?;
+            reason = RawField::read(s)?;
         } else if key_is(key, escaped, "code") {
-            code = string_field(s)?;
+            code = RawField::read(s)?;
         } else {
             s.value(1)?;
         }
@@ -398,8 +461,8 @@ fn error_body(text: &[u8]) -> Option<ErrorBody<'_>> {
     })
     .ok()?;
     s.skip_ws();
-    match (s.at_end(), reason, code) {
-        (true, Field::Str(reason), Field::Str(code)) => Some(ErrorBody { reason, code }),
+    match (s.at_end(), reason.string(), code.string()) {
+        (true, Some(Ok(reason)), Some(Ok(code))) => Some(ErrorBody { reason, code }),
         _ => None,
     }
 }
