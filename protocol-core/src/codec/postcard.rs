@@ -13,7 +13,8 @@
 //!
 //! `str` and `bytes` are a varint length and the bytes; `data` holds the postcard encoding
 //! of the value, so the envelope decodes without knowing the handler's type. Every piece is
-//! written and read with postcard itself; trailing bytes are refused.
+//! read with postcard itself, and written with it too except the varints of the envelope,
+//! which are written here in postcard's format; trailing bytes are refused.
 
 use serde::{Deserialize, Serialize};
 
@@ -202,21 +203,42 @@ fn with_usable_id<'a>(
     })
 }
 
+/// `value` as postcard writes an unsigned integer (a varint: seven bits a byte, least
+/// significant first, the high bit set on every byte but the last), in `buf`; returns the
+/// length used.
+#[inline]
+fn varint(mut value: u64, buf: &mut [u8; MAX_VARINT_LEN]) -> usize {
+    let mut len = 0;
+    for slot in buf.iter_mut() {
+        len += 1;
+        if value < 0x80 {
+            *slot = value as u8;
+            break;
+        }
+        *slot = (value & 0x7f) as u8 | 0x80;
+        value >>= 7;
+    }
+    len
+}
+
+#[inline]
 fn write_varint(w: &mut Out<'_>, value: u64) {
     let mut buf = [0u8; MAX_VARINT_LEN];
-    // A u64 always fits in ten bytes.
-    if let Ok(used) = postcard::to_slice(&value, &mut buf) {
-        w.put(used);
-    }
+    let len = varint(value, &mut buf);
+    w.put(buf.get(..len).unwrap_or_default());
 }
 
 fn varint_len(value: usize) -> usize {
-    let mut buf = [0u8; MAX_VARINT_LEN];
-    postcard::to_slice(&(value as u64), &mut buf).map_or(MAX_VARINT_LEN, |used| used.len())
+    varint(value as u64, &mut [0; MAX_VARINT_LEN])
 }
 
 /// A string as postcard writes `&str`: varint length of the UTF-8, then the bytes.
 fn write_str(w: &mut Out<'_>, text: &Str<'_>) {
+    if let Some(plain) = text.as_plain() {
+        write_varint(w, plain.len() as u64);
+        w.put(plain.as_bytes());
+        return;
+    }
     write_varint(w, text.len() as u64);
     for segment in text.segments() {
         w.put(segment.as_bytes(&mut [0; 4]));
@@ -230,10 +252,18 @@ fn write_bytes<D: Payload>(w: &mut Out<'_>, data: &D) -> Result<(), EncodeError>
     let start = w.pos();
     w.put_byte(0);
     match data.write::<PostcardCodec>(w.room()) {
+        // The payload fitted after the placeholder, and its length is a one-byte varint: it
+        // takes the placeholder's place.
+        Ok(len @ ..0x80) => {
+            if let Some([placeholder]) = w.written_mut(start, start + 1) {
+                *placeholder = len as u8;
+            }
+            w.advance(Ok(len))
+        }
         Ok(len) => {
             let mut prefix = [0u8; MAX_VARINT_LEN];
-            let prefix =
-                postcard::to_slice(&(len as u64), &mut prefix).map_err(|_| EncodeError::Value)?;
+            let prefix_len = varint(len as u64, &mut prefix);
+            let prefix = prefix.get(..prefix_len).unwrap_or_default();
             let extra = prefix.len() - 1;
             let end = start + prefix.len() + len;
             // When it does not fit, nothing moves and `advance` reports the size needed.
@@ -277,5 +307,66 @@ mod tests {
                 required: Some(305)
             })
         );
+    }
+
+    #[test]
+    fn varints_are_postcards() {
+        let mut values = std::vec![
+            0,
+            1,
+            0x7f,
+            0x80,
+            0x3fff,
+            0x4000,
+            u64::from(u32::MAX),
+            u64::MAX
+        ];
+        for shift in 0..64 {
+            let p = 1u64 << shift;
+            values.extend([p - 1, p, p + 1]);
+        }
+        for value in values {
+            let mut ours = [0u8; MAX_VARINT_LEN];
+            let len = varint(value, &mut ours);
+            let mut theirs = [0u8; MAX_VARINT_LEN];
+            let theirs = postcard::to_slice(&value, &mut theirs).unwrap();
+            assert_eq!(&ours[..len], &*theirs, "{value}");
+            if let Ok(small) = usize::try_from(value) {
+                assert_eq!(varint_len(small), len);
+            }
+        }
+    }
+
+    #[test]
+    fn payload_lengths_around_one_byte_varints() {
+        for len in [0, 1, 126, 127, 128, 129, 300] {
+            let payload = std::vec![9u8; len];
+            let frame = Frame::Response {
+                id: Str::new("r"),
+                data: Data::new(&payload),
+            };
+            let expected = {
+                let mut buf = [0u8; 512];
+                let n = postcard::to_slice(&(2u32, "r", &payload[..]), &mut buf)
+                    .unwrap()
+                    .len();
+                buf[..n].to_vec()
+            };
+            for size in 0..expected.len() + 2 {
+                let mut buf = std::vec![0u8; size];
+                match PostcardCodec::encode(&frame, &mut buf) {
+                    Ok(n) => assert_eq!(&buf[..n], &expected[..], "{len} in {size}"),
+                    Err(error) => {
+                        assert!(size < expected.len(), "{len} in {size}");
+                        assert_eq!(
+                            error,
+                            EncodeError::BufferTooSmall {
+                                required: Some(expected.len())
+                            }
+                        );
+                    }
+                }
+            }
+        }
     }
 }
