@@ -38,6 +38,7 @@
 mod app;
 mod config;
 mod connection;
+mod docs;
 pub mod extract;
 pub mod handler;
 mod handshake;
@@ -48,6 +49,7 @@ pub mod time;
 
 pub use app::{App, Decision, HttpResponse, http_response};
 pub use config::{IN_FLIGHT, OriginPolicy, ReplyOrder, ServerConfig, SlowReaderPolicy};
+pub use docs::{ASYNCAPI_HTML_PATH, ASYNCAPI_JSON_PATH};
 pub use extract::{ConnectionId, RequestInfo};
 pub use handler::{HandlerError, RawData};
 pub use limit::Rate;
