@@ -141,12 +141,17 @@ embassy_step() { # embassy_step NAME COMMAND...: a check whose command exits 2 t
             ;;
     esac
 }
+firmware_lints() { # its own packages only: `cargo fmt --all` would walk its path dependencies
+    (cd transport-embassy/firmware &&
+        cargo fmt --check -p quartet-firmware -p footprint-baseline -p footprint-server-json \
+            -p footprint-server-postcard -p footprint-server-json-floats -p footprint-websocket &&
+        cargo clippy --quiet --release --workspace --bins -- -D warnings)
+}
 if [ "$embedded" -eq 1 ] && [ "$lints" -eq 1 ]; then
     check "transport-embassy clippy for thumbv7em-none-eabihf" \
         cargo clippy --quiet -p transport-embassy --features defmt,loopback,game \
         --target thumbv7em-none-eabihf -- -D warnings
-    check "firmware fmt and clippy" bash -c \
-        'cd transport-embassy/firmware && cargo fmt --all --check && cargo clippy --quiet --release --workspace --bins -- -D warnings'
+    check "firmware fmt and clippy" firmware_lints
 fi
 embassy_step "firmware under QEMU: embassy server and client on two in-memory stacks" \
     bash scripts/embassy-qemu.sh
