@@ -55,7 +55,13 @@ fn python_with_websockets() -> Result<PathBuf, String> {
         return Err(format!("python3 -m venv {} failed", venv.display()));
     }
     let pip = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .arg(WEBSOCKETS)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -121,7 +127,10 @@ async fn python_websockets_replays_the_seed000_recordings() {
         .unwrap();
     println!("{output}");
     assert!(ok, "the Python client saw differences:\n{output}");
-    assert!(output.contains("34 cases match (22 byte-compared"), "{output}");
+    assert!(
+        output.contains("34 cases match (22 byte-compared"),
+        "{output}"
+    );
     let handle = server.stop().await;
     assert_eq!(handle.stats().connections, 34);
 }
