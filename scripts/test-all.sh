@@ -160,6 +160,10 @@ embassy_step "firmware footprint: server limits, no allocator (docs/footprint.md
 embassy_step "embassy-net on a TAP device against the std server (tokio-tungstenite)" \
     bash scripts/embassy-tap.sh
 
+# ---- A real browser: the game page in headless Chromium ---------------------------------
+embassy_step "the game page in headless Chromium completes a move and shows the events" \
+    bash tests/browser/run.sh
+
 if [ "${#failures[@]}" -gt 0 ]; then
     printf 'failed: %s\n' "${failures[@]}"
 fi
