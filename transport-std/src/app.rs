@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::extract::RequestInfo;
+use crate::free::{FreeError, FreeRouter, FreeTyped, Incoming, IntoFrames};
 use crate::handler::{
     BoxFuture, Enter, EnterHook, Exit, ExitHook, Handler, HandlerError, Hook, Raw, RawData, Route,
     Typed,
@@ -85,8 +86,19 @@ type Decide = dyn Fn(Arc<RequestInfo>) -> BoxFuture<Decision> + Send + Sync;
 type HttpHandler = dyn Fn(http::request::Parts) -> BoxFuture<HttpResponse> + Send + Sync;
 
 /// The endpoint names of an app, for the core's router.
+#[derive(Default)]
 pub(crate) struct RouteTable {
     names: Vec<&'static str>,
+}
+
+impl RouteTable {
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        self.names.contains(&name)
+    }
+
+    pub(crate) fn push(&mut self, name: &'static str) {
+        self.names.push(name);
+    }
 }
 
 impl Routes for RouteTable {
@@ -115,6 +127,7 @@ pub struct App<C> {
     pub(crate) exit: Option<Box<dyn ExitHook<C>>>,
     pub(crate) decide: Option<Box<Decide>>,
     pub(crate) http: Vec<(String, Box<HttpHandler>)>,
+    pub(crate) free: Option<FreeRouter<C>>,
 }
 
 impl<C: Default + Send + Sync + 'static> App<C> {
@@ -130,6 +143,7 @@ impl<C: Default + Send + Sync + 'static> App<C> {
             exit: None,
             decide: None,
             http: Vec::new(),
+            free: None,
         }
     }
 
@@ -275,6 +289,112 @@ impl<C: Default + Send + Sync + 'static> App<C> {
             Box::new(move |parts| Box::pin(handler(parts))),
         ));
         self
+    }
+
+    /// Makes this a free-form app: its messages are not quartet frames but JSON objects
+    /// routed by `discriminator` (seed 001: `Discriminator::whole("action")`, seed 002:
+    /// `whole("type")`, seed 003: `member("Type", "Data")`) to the handlers added with
+    /// [`on`](Self::on). Endpoint handlers, the enter hook's `init` event and the
+    /// envelope's error replies do not apply to a free-form app; the exit hook, the
+    /// handshake decision and extractors do.
+    #[must_use]
+    pub fn dispatch_by(
+        mut self,
+        discriminator: protocol_core::dispatch::Discriminator<'static>,
+    ) -> Self {
+        self.free = Some(FreeRouter::new(discriminator));
+        self
+    }
+
+    /// A free-form handler for messages whose key is `key`. Its data (the whole object, or
+    /// the discriminator's data member) is deserialized with `serde_json` into its last
+    /// argument's type; it returns the frames to send ([`IntoFrames`]: `()`, a `String`,
+    /// [`Json`](crate::free::Json), frames…). Route ids (for a custom
+    /// [`dispatcher`](Self::dispatcher)) are the order of the `on` calls, from 0.
+    ///
+    /// # Panics
+    /// Before [`dispatch_by`](Self::dispatch_by), or when `key` is already routed.
+    #[must_use]
+    pub fn on<H, Args>(mut self, key: &'static str, handler: H) -> Self
+    where
+        H: Handler<C, Args>,
+        H::Data: DeserializeOwned,
+        H::Output: IntoFrames + Send + 'static,
+        Args: 'static,
+    {
+        self.free_mut().add(
+            key,
+            Box::new(FreeTyped {
+                handler,
+                args: PhantomData,
+            }),
+        );
+        self
+    }
+
+    /// The fallback of a free-form app (seed 001's `on_fallback`): it gets every message
+    /// that could not be routed, whose data did not fit, or whose handler failed or
+    /// panicked, with the reason, and returns the frames to send. The connection stays
+    /// open. Without one, such messages get no answer.
+    ///
+    /// # Panics
+    /// Before [`dispatch_by`](Self::dispatch_by).
+    #[must_use]
+    pub fn fallback<F, Fut, R>(mut self, fallback: F) -> Self
+    where
+        F: Fn(Incoming, FreeError) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoFrames + 'static,
+    {
+        self.free_mut()
+            .set_fallback(Arc::new(move |incoming, error| {
+                let future = fallback(incoming, error);
+                Box::pin(async move { future.await.into_frames() })
+            }));
+        self
+    }
+
+    /// Replaces the free-form app's field dispatcher (seed 001's `dispatcher`). Its route
+    /// ids are the order of the [`on`](Self::on) calls.
+    ///
+    /// # Panics
+    /// Before [`dispatch_by`](Self::dispatch_by).
+    #[must_use]
+    pub fn dispatcher(
+        mut self,
+        dispatcher: impl protocol_core::dispatch::Dispatcher + Send + Sync + 'static,
+    ) -> Self {
+        self.free_mut().set_dispatcher(Box::new(dispatcher));
+        self
+    }
+
+    /// When the data is the whole object, hand it to the handler without the discriminator
+    /// member, so that a type with `#[serde(deny_unknown_fields)]` lists only the handler's
+    /// parameters (seed 002).
+    ///
+    /// # Panics
+    /// Before [`dispatch_by`](Self::dispatch_by).
+    #[must_use]
+    pub fn strip_discriminator(mut self) -> Self {
+        self.free_mut().set_strip(true);
+        self
+    }
+
+    /// Whether a free-form app routes binary frames like text (seed 003 does); by default
+    /// they go to the fallback as [`FreeError::Binary`].
+    ///
+    /// # Panics
+    /// Before [`dispatch_by`](Self::dispatch_by).
+    #[must_use]
+    pub fn accept_binary(mut self, accept: bool) -> Self {
+        self.free_mut().set_binary(accept);
+        self
+    }
+
+    fn free_mut(&mut self) -> &mut FreeRouter<C> {
+        self.free
+            .as_mut()
+            .expect("call dispatch_by before adding free-form handlers")
     }
 
     /// The endpoint names, in route order.

@@ -51,6 +51,7 @@ use tracing::{Instrument, debug, warn};
 use crate::app::App;
 use crate::config::ReplyOrder;
 use crate::extract::{ConnectionId, Scope};
+use crate::free::Frame;
 use crate::handler::{BoxFuture, Erased, HandlerError, Reply};
 use crate::limit::TokenBucket;
 use crate::server::{Control, Core, Counters, Outbound, Shared};
@@ -144,6 +145,7 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
         pushes_rx,
         control_rx,
         handlers: FuturesUnordered::new(),
+        free: FuturesUnordered::new(),
         in_flight: VecDeque::new(),
         held: HashMap::new(),
         next_seq: 0,
@@ -176,6 +178,7 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
         write_dead,
         in_flight,
         handlers,
+        free,
         app,
         scope,
         ..
@@ -188,6 +191,7 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
     }
     drop(ws);
     drop(handlers);
+    drop(free);
     for (_, token) in in_flight {
         let _ = core.abandon(token);
     }
@@ -238,6 +242,8 @@ enum Step {
     Outbound(Outbound),
     Entered(Finished),
     Done(u64, RequestToken, Finished),
+    /// A free-form handler (or its fallback) finished: its frames.
+    Free(Vec<Frame>),
 }
 
 struct Driver<C> {
@@ -253,6 +259,8 @@ struct Driver<C> {
     control_rx: mpsc::UnboundedReceiver<Control>,
     /// Running handlers.
     handlers: FuturesUnordered<BoxFuture<(u64, RequestToken, Finished)>>,
+    /// Running free-form handlers.
+    free: FuturesUnordered<BoxFuture<Vec<Frame>>>,
     /// Unanswered requests (running or held), in arrival order.
     in_flight: VecDeque<(u64, RequestToken)>,
     /// Finished requests waiting for earlier ones (`ReplyOrder::InOrder`).
@@ -412,6 +420,10 @@ impl<C: Send + Sync + 'static> Driver<C> {
             && let Poll::Ready(Some((seq, token, finished))) = self.handlers.poll_next_unpin(cx)
         {
             Some(Step::Done(seq, token, finished))
+        } else if !self.free.is_empty()
+            && let Poll::Ready(Some(frames)) = self.free.poll_next_unpin(cx)
+        {
+            Some(Step::Free(frames))
         } else {
             None
         };
@@ -480,6 +492,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
             Step::Read(read) => self.on_read(now, read),
             Step::Outbound(event) => self.on_outbound(now, &event),
             Step::Entered(finished) => self.on_entered(now, finished),
+            Step::Free(frames) => self.send_frames(frames),
             Step::Done(seq, token, finished) => {
                 let outcome = match finished {
                     Ok(Ok(reply)) => Outcome::Reply(reply),
@@ -545,6 +558,16 @@ impl<C: Send + Sync + 'static> Driver<C> {
             self.rate_limited(now, "message rate limit exceeded");
             return;
         }
+        if let Some(free) = &self.app.free {
+            // Not quartet frames: the core keeps the connection's state, the router the rest.
+            if self.core.app_state() != State::Connected {
+                return;
+            }
+            self.core.handle_pong(now);
+            let future = free.start(&self.scope, kind == MessageKind::Binary, bytes);
+            self.free.push(future);
+            return;
+        }
         let received = self.core.handle_message(now, kind, bytes, &self.app.table);
         match received {
             Ok(ServerReceived::Request(request)) => {
@@ -571,6 +594,21 @@ impl<C: Send + Sync + 'static> Driver<C> {
             Ok(ServerReceived::Closing(error)) => debug!(?error, "closing"),
             Ok(_) => {}
             Err(error) => debug!(%error, "message not taken"),
+        }
+    }
+
+    /// Queues a free-form handler's frames, unless the connection is closing.
+    fn send_frames(&mut self, frames: Vec<Frame>) {
+        for frame in frames {
+            if self.core.app_state() != State::Connected {
+                return;
+            }
+            let message = match frame {
+                Frame::Text(text) => Message::Text(Utf8Bytes::from(text)),
+                Frame::Binary(bytes) => Message::Binary(bytes),
+            };
+            Counters::add(&self.shared.counters.bytes_out, message.len() as u64);
+            self.pending_out.push_back(message);
         }
     }
 
@@ -763,6 +801,9 @@ impl<C: Send + Sync + 'static> Driver<C> {
     fn cancel_handlers(&mut self) {
         if !self.handlers.is_empty() {
             self.handlers = FuturesUnordered::new();
+        }
+        if !self.free.is_empty() {
+            self.free = FuturesUnordered::new();
         }
         self.held.clear();
         for (_, token) in self.in_flight.drain(..) {

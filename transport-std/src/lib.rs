@@ -41,6 +41,7 @@ mod config;
 mod connection;
 mod docs;
 pub mod extract;
+pub mod free;
 pub mod handler;
 mod handshake;
 mod limit;
