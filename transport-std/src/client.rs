@@ -67,6 +67,8 @@ pub const DEFAULT_EVENT_CAPACITY: usize = 256;
 /// Queue slots kept for lifecycle notices ([`Notice::Reconnected`], [`Notice::Closed`]) on top
 /// of the event capacity, so that a full event queue does not hide them.
 pub const NOTICE_RESERVE: usize = 4;
+/// Requests awaiting an answer at once; one more fails with [`ClientError::Protocol`].
+pub const MAX_PENDING: usize = 64;
 /// Default request timeout.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -406,7 +408,7 @@ impl ClientBuilder {
 }
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-type Session = ClientConnection<AnyCodec>;
+type Session = ClientConnection<AnyCodec, MAX_PENDING>;
 
 /// One connection attempt: the upgrade request, then the core's verdict.
 async fn open(
