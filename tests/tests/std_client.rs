@@ -506,3 +506,25 @@ async fn a_full_event_queue_drops_new_events_and_counts_them() {
     guard("close", client.close(1000, "")).await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_that_never_completes_fails_after_the_handshake_timeout() {
+    // Accepts TCP connections and never answers the upgrade request.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let result = guard(
+        "connect",
+        Client::builder(format!("ws://{addr}/ws"))
+            .handshake_timeout(Duration::from_millis(200))
+            .connect(),
+    )
+    .await;
+    assert!(matches!(result, Err(ClientError::Io(_))), "{result:?}");
+    silent.abort();
+}

@@ -230,6 +230,7 @@ pub struct ClientBuilder {
     tls: Option<Arc<rustls::ClientConfig>>,
     extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     request_timeout: Duration,
+    handshake_timeout: Duration,
     event_capacity: usize,
     reconnect: Option<Backoff>,
     profile: Profile,
@@ -259,6 +260,9 @@ impl ClientBuilder {
             tls: None,
             extra_roots: Vec::new(),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            handshake_timeout: Duration::from_millis(
+                protocol_core::limits::DEFAULT_HANDSHAKE_TIMEOUT_MS,
+            ),
             event_capacity: DEFAULT_EVENT_CAPACITY,
             reconnect: None,
             profile: Profile::Default,
@@ -313,6 +317,14 @@ impl ClientBuilder {
     #[must_use]
     pub const fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// How long a connection attempt (TCP, TLS and the upgrade) may take before it fails
+    /// with [`ClientError::Io`] (default: the core's handshake timeout).
+    #[must_use]
+    pub const fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
         self
     }
 
@@ -417,6 +429,7 @@ async fn open(
 ) -> Result<(Session, Socket), ClientError> {
     let mut config = Config::new().with_profile(builder.profile);
     config.request_timeout = time::to_core_duration(builder.request_timeout);
+    config.handshake_timeout = time::to_core_duration(builder.handshake_timeout);
     let mut session = Session::new(time::now(), config);
     let mut request = builder
         .url()
@@ -436,9 +449,11 @@ async fn open(
     session
         .connect(time::now())
         .map_err(|e| ClientError::Protocol(format!("{e:?}")))?;
-    let connected =
-        tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector))
-            .await;
+    let connecting =
+        tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector));
+    let Ok(connected) = tokio::time::timeout(builder.handshake_timeout, connecting).await else {
+        return Err(ClientError::Io("the handshake timed out".into()));
+    };
     match connected {
         Ok((ws, response)) => {
             let codec = response
