@@ -178,7 +178,12 @@ async fn close_with_code_and_reason() {
         }
     })
     .await;
-    server.stop().await;
+    let handle = server.stop().await;
+    assert_eq!(
+        handle.stats().closes.get(&4000),
+        Some(&1),
+        "the caller's code"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -527,4 +532,27 @@ async fn a_handshake_that_never_completes_fails_after_the_handshake_timeout() {
     .await;
     assert!(matches!(result, Err(ClientError::Io(_))), "{result:?}");
     silent.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_client_closes_the_connection() {
+    let server = game_server().await;
+    let client = connected(&server.url("/ws")).await;
+    let answer = guard("echo", client.request_raw("echo", b"1".to_vec(), None)).await;
+    assert_eq!(answer, Ok(b"1".to_vec()));
+    assert_eq!(server.handle.connections(), 1);
+    drop(client);
+    guard("server exit", async {
+        while server.handle.connections() != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let handle = server.stop().await;
+    assert_eq!(handle.stats().exits, 1);
+    assert_eq!(
+        handle.stats().closes.get(&1000),
+        Some(&1),
+        "a clean 1000 close"
+    );
 }
