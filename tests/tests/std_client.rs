@@ -144,11 +144,11 @@ async fn fail_is_a_server_error() {
 async fn a_request_times_out_and_the_connection_goes_on() {
     let server = game_server().await;
     let client = connected(&server.url("/ws")).await;
-    // The handler sleeps 2 s; the request gives up after 100 ms (a hang guard would only
+    // The handler sleeps 10 s; the request gives up after 100 ms (the hang guard would only
     // fire if the timeout never did).
     let answer: Result<f64, _> = guard(
         "sleep",
-        client.request_with_timeout("sleep", &2, Some(Duration::from_millis(100))),
+        client.request_with_timeout("sleep", &10, Some(Duration::from_millis(100))),
     )
     .await;
     assert_eq!(answer, Err(ClientError::Timeout));
@@ -333,7 +333,7 @@ async fn reconnects_after_the_connection_is_lost() {
     expect_connect_events(&mut client).await;
     let answer = guard("move", client.call::<MoveEndpoint>(&Move { x: 8, y: 9 })).await;
     assert_eq!(answer, Ok(moved(8, 9)));
-    assert_eq!(proxy.accepted.load(Ordering::SeqCst), 2);
+    assert!(proxy.accepted.load(Ordering::SeqCst) >= 2);
     guard("close", client.close(1000, "")).await;
     drop(proxy);
     server.stop().await;
