@@ -82,7 +82,7 @@ impl Decision {
     }
 }
 
-type Decide = dyn Fn(Arc<RequestInfo>) -> BoxFuture<Decision> + Send + Sync;
+pub(crate) type Decide = dyn Fn(Arc<RequestInfo>) -> BoxFuture<Decision> + Send + Sync;
 type HttpHandler = dyn Fn(http::request::Parts) -> BoxFuture<HttpResponse> + Send + Sync;
 
 /// The endpoint names of an app, for the core's router.

@@ -41,6 +41,8 @@ pub struct RequestInfo {
     pub(crate) headers: HeaderMap,
     pub(crate) peer: SocketAddr,
     pub(crate) subprotocol: Option<&'static str>,
+    /// Set by the authentication verifier, read by `Verified`.
+    pub(crate) identity: std::sync::OnceLock<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl fmt::Debug for RequestInfo {

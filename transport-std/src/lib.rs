@@ -36,6 +36,7 @@
 #![warn(missing_docs)]
 
 mod app;
+pub mod auth;
 pub mod client;
 mod config;
 mod connection;

@@ -855,6 +855,7 @@ async fn upgrade<C: Default + Send + Sync + 'static>(
         headers: owned_headers(request.headers()),
         peer: context.peer,
         subprotocol: negotiated.subprotocol,
+        identity: std::sync::OnceLock::new(),
     });
 
     let now = time::now();

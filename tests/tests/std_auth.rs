@@ -1,0 +1,171 @@
+//! Signed WebApp init data (seed 003's authentication) checked before the upgrade, over
+//! real handshakes: the vectors of `webapp-auth` (signed independently, confirmed by
+//! aiogram) with the verifier's clock pinned to the vectors' `now`. Accepted connections'
+//! handlers see the typed user; refused ones get HTTP 401 `Invalid init data`, or are
+//! accepted and closed with 4401 when the app asks for it.
+
+mod std_support;
+
+use protocol_core::dispatch::Discriminator;
+use serde::Deserialize;
+use serde_json::Value;
+use std_support::{Received, TestServer, close, connect, recv_data, send_text};
+use transport_std::auth::webapp_auth::{self, Source, Verifier};
+use transport_std::auth::{InitData, Refusal, Verified};
+use transport_std::free::Json;
+use transport_std::{App, HandlerError, ServerConfig};
+
+const VECTORS: &str = "../transport-std/webapp-auth/testdata/vectors.json";
+
+fn vectors() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(VECTORS).expect("the vectors")).unwrap()
+}
+
+/// The vectors' `now`.
+fn pinned() -> u64 {
+    1_760_000_000
+}
+
+#[derive(Deserialize)]
+struct Whoami {}
+
+async fn whoami(
+    Verified(data): Verified<webapp_auth::InitData>,
+    _: Whoami,
+) -> Result<Json<Value>, HandlerError> {
+    let user = data.user.as_ref().expect("a user");
+    Ok(Json(serde_json::json!({
+        "Type": "User",
+        "Data": {"id": user.id, "first_name": user.first_name},
+    })))
+}
+
+fn app(token: &str, source: Source, refusal: Refusal) -> App<()> {
+    App::new("/ws")
+        .dispatch_by(Discriminator::member("Type", "Data"))
+        .on("Whoami", whoami)
+        .authenticate(
+            InitData::new(Verifier::new(token).source(source)).clock(pinned),
+            refusal,
+        )
+}
+
+const ACCEPTED: [&str; 4] = [
+    "valid",
+    "valid-reordered",
+    "valid-plus-spaces",
+    "slightly-ahead",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_data_over_real_handshakes() {
+    let vectors = vectors();
+    assert_eq!(vectors["now"].as_u64(), Some(pinned()));
+    let token = vectors["token"].as_str().unwrap();
+    let server = TestServer::start(
+        app(token, Source::WholeQuery, Refusal::Http),
+        ServerConfig::new(),
+    )
+    .await;
+    let mut names = Vec::new();
+    for case in vectors["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        names.push(name.to_string());
+        let init_data = case["init_data"].as_str().unwrap();
+        let url = server.url(&format!("/ws?{init_data}"));
+        if ACCEPTED.contains(&name) {
+            let mut client = connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: refused {e:?}"));
+            send_text(&mut client, r#"{"Type":"Whoami","Data":{}}"#).await;
+            let Received::Text(text) = recv_data(&mut client).await else {
+                panic!("{name}")
+            };
+            let got: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                got,
+                serde_json::json!({"Type": "User", "Data": {"id": 42, "first_name": "Zoë"}}),
+                "{name}"
+            );
+            close(&mut client, 1000).await;
+        } else {
+            let refused = connect(&url).await.err();
+            assert_eq!(
+                refused,
+                Some((401, "Invalid init data\n".to_string())),
+                "{name}"
+            );
+        }
+    }
+    for required in [
+        "valid",
+        "valid-reordered",
+        "tampered-user",
+        "expired",
+        "future-dated",
+    ] {
+        assert!(names.iter().any(|n| n == required), "vector {required}");
+    }
+    // No init data at all.
+    assert_eq!(
+        connect(&server.url("/ws")).await.err(),
+        Some((401, "Invalid init data\n".to_string()))
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_parameter_and_accept_then_close() {
+    let vectors = vectors();
+    let token = vectors["token"].as_str().unwrap();
+    let case = |name: &str| {
+        vectors["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["init_data"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let server = TestServer::start(
+        app(
+            token,
+            Source::Parameter("tgWebAppData".into()),
+            Refusal::Close4401,
+        ),
+        ServerConfig::new(),
+    )
+    .await;
+    // `tgWebAppData=<init data, percent-encoded>`.
+    let encode = |data: &str| {
+        let mut out = String::from("tgWebAppData=");
+        for byte in data.bytes() {
+            if byte.is_ascii_alphanumeric() {
+                out.push(char::from(byte));
+            } else {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        out
+    };
+    let mut client = connect(&server.url(&format!("/ws?game=1&{}", encode(&case("valid")))))
+        .await
+        .expect("accepted");
+    send_text(&mut client, r#"{"Type":"Whoami","Data":{}}"#).await;
+    let Received::Text(text) = recv_data(&mut client).await else {
+        panic!()
+    };
+    assert!(text.contains("\"id\":42"), "{text}");
+    close(&mut client, 1000).await;
+
+    let mut refused = connect(&server.url(&format!("/ws?{}", encode(&case("expired")))))
+        .await
+        .expect("accepted, then closed");
+    assert_eq!(
+        recv_data(&mut refused).await,
+        Received::Close(Some((4401, "Invalid init data\n".to_string())))
+    );
+    server.stop().await;
+}
