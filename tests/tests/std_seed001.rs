@@ -277,3 +277,37 @@ async fn a_custom_dispatcher_routes_plain_text() {
     close(&mut client, 1000).await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_keep_arrival_order() {
+    use transport_std::HandlerError;
+    use transport_std::extract::Ctx;
+
+    /// `slow` waits until `fast` has run.
+    #[derive(Default)]
+    struct Gate(tokio::sync::Notify);
+
+    #[derive(serde::Deserialize)]
+    struct Empty {}
+
+    async fn slow(ctx: Ctx<Gate>, _: Empty) -> Result<String, HandlerError> {
+        ctx.0.0.notified().await;
+        Ok("slow".into())
+    }
+    async fn fast(ctx: Ctx<Gate>, _: Empty) -> Result<String, HandlerError> {
+        ctx.0.0.notify_one();
+        Ok("fast".into())
+    }
+    let app = transport_std::App::<Gate>::new("/ws")
+        .dispatch_by(seed001::ACTION)
+        .on("slow", slow)
+        .on("fast", fast);
+    let server = TestServer::start(app, ServerConfig::new()).await;
+    let mut client = connect(&server.url("/ws")).await.unwrap();
+    send_text(&mut client, r#"{"action":"slow"}"#).await;
+    send_text(&mut client, r#"{"action":"fast"}"#).await;
+    assert_eq!(recv_data(&mut client).await, Received::Text("slow".into()));
+    assert_eq!(recv_data(&mut client).await, Received::Text("fast".into()));
+    close(&mut client, 1000).await;
+    server.stop().await;
+}

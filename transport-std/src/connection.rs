@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures_util::stream::FuturesUnordered;
+use futures_util::stream::{FuturesOrdered, FuturesUnordered};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
@@ -145,7 +145,7 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
         pushes_rx,
         control_rx,
         handlers: FuturesUnordered::new(),
-        free: FuturesUnordered::new(),
+        free: FuturesOrdered::new(),
         in_flight: VecDeque::new(),
         held: HashMap::new(),
         next_seq: 0,
@@ -259,8 +259,8 @@ struct Driver<C> {
     control_rx: mpsc::UnboundedReceiver<Control>,
     /// Running handlers.
     handlers: FuturesUnordered<BoxFuture<(u64, RequestToken, Finished)>>,
-    /// Running free-form handlers.
-    free: FuturesUnordered<BoxFuture<Vec<Frame>>>,
+    /// Running free-form handlers; their frames are taken in arrival order.
+    free: FuturesOrdered<BoxFuture<Vec<Frame>>>,
     /// Unanswered requests (running or held), in arrival order.
     in_flight: VecDeque<(u64, RequestToken)>,
     /// Finished requests waiting for earlier ones (`ReplyOrder::InOrder`).
@@ -446,10 +446,12 @@ impl<C: Send + Sync + 'static> Driver<C> {
         Poll::Pending
     }
 
-    /// Reading waits for the enter hook, and stops while a shutdown lets requests finish.
+    /// Reading waits for the enter hook, stops while a shutdown lets requests finish, and
+    /// while [`IN_FLIGHT`](crate::IN_FLIGHT) free-form handlers run.
     fn may_read(&self) -> bool {
         !self.read_done
             && self.enter.is_none()
+            && self.free.len() < crate::config::IN_FLIGHT
             && !(self.draining.is_some() && self.core.app_state() == State::Connected)
     }
 
@@ -565,7 +567,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
             }
             self.core.handle_pong(now);
             let future = free.start(&self.scope, kind == MessageKind::Binary, bytes);
-            self.free.push(future);
+            self.free.push_back(future);
             return;
         }
         let received = self.core.handle_message(now, kind, bytes, &self.app.table);
@@ -784,7 +786,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
         if self.core.app_state() != State::Connected {
             return;
         }
-        let idle = self.in_flight.is_empty() && self.enter.is_none();
+        let idle = self.in_flight.is_empty() && self.free.is_empty() && self.enter.is_none();
         if idle || tokio::time::Instant::now() >= deadline {
             if !idle {
                 debug!(
@@ -803,7 +805,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
             self.handlers = FuturesUnordered::new();
         }
         if !self.free.is_empty() {
-            self.free = FuturesUnordered::new();
+            self.free = FuturesOrdered::new();
         }
         self.held.clear();
         for (_, token) in self.in_flight.drain(..) {
