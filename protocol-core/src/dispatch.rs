@@ -136,6 +136,17 @@ impl<R: Routes + ?Sized> Dispatcher for FieldDispatcher<'_, R> {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl<R: ?Sized> defmt::Format for FieldDispatcher<'_, R> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "FieldDispatcher {{ discriminator: {} }}",
+            self.discriminator
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

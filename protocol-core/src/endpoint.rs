@@ -331,3 +331,24 @@ impl<Ctx, W: CodecSet> Routes for Router<'_, Ctx, W> {
         u16::try_from(index).ok().map(RouteId)
     }
 }
+
+#[cfg(feature = "defmt")]
+impl<E> defmt::Format for Call<E> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Call({})", self.id);
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<E: Endpoint, F> defmt::Format for EndpointFn<E, F> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "EndpointFn({=str})", E::NAME);
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl<Ctx, W: CodecSet> defmt::Format for Router<'_, Ctx, W> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Router {{ handlers: {} }}", self.handlers.len());
+    }
+}

@@ -321,6 +321,13 @@ impl defmt::Format for Str<'_> {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for Chars<'_> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "Chars({=str})", self.rest);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

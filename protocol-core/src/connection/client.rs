@@ -467,3 +467,16 @@ impl<W: CodecSet, const PENDING: usize> ClientConnection<W, PENDING> {
             .set_timer(Timer::Request, earliest.filter(|_| open));
     }
 }
+
+#[cfg(feature = "defmt")]
+impl<W: CodecSet, const PENDING: usize> defmt::Format for ClientConnection<W, PENDING> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "ClientConnection {{ client: {}, app: {}, pending: {} }}",
+            self.life.client,
+            self.life.app,
+            self.pending()
+        );
+    }
+}

@@ -607,3 +607,19 @@ fn encode_error<W: CodecSet>(
     };
     codec.encode(&frame, out)
 }
+
+#[cfg(feature = "defmt")]
+impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize> defmt::Format
+    for ServerConnection<W, IN_FLIGHT, QUEUE>
+{
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "ServerConnection {{ client: {}, app: {}, in_flight: {}, replies: {} }}",
+            self.life.client,
+            self.life.app,
+            self.in_flight(),
+            self.replies.len()
+        );
+    }
+}
