@@ -31,7 +31,7 @@
 //! ```
 //!
 //! See the crate's README for the design, the defaults and what each bound does on
-//! overflow. A Rust client (`transport_std::client`) is planned.
+//! overflow. [`client`] is the Rust client: typed calls, typed events, reconnect with backoff.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
