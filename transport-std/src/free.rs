@@ -440,3 +440,80 @@ impl<C: Send + Sync + 'static> FreeRouter<C> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        n: Vec<i64>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        inner: Inner,
+    }
+
+    fn error(json: &str, strip: Option<&str>) -> DataError {
+        decode_json::<Outer>(json.as_bytes(), strip).unwrap_err()
+    }
+
+    #[test]
+    fn paths_of_mismatches() {
+        let e = error(r#"{"name":"a","inner":{"n":[1,"x"]}}"#, None);
+        assert_eq!(e.kind, DataErrorKind::Type);
+        assert_eq!(
+            e.path,
+            vec![
+                PathSegment::Field("inner".into()),
+                PathSegment::Field("n".into()),
+                PathSegment::Index(1)
+            ]
+        );
+        let e = error(r#"{"inner":{"n":[]}}"#, None);
+        assert_eq!(
+            (e.kind, e.path),
+            (
+                DataErrorKind::Missing,
+                vec![PathSegment::Field("name".into())]
+            )
+        );
+        let e = error(r#"{"name":"a","inner":{"n":[],"x":1}}"#, None);
+        assert_eq!(e.kind, DataErrorKind::Unknown);
+        assert_eq!(e.path.last(), Some(&PathSegment::Field("x".into())));
+        assert_eq!(error("{bad", None).kind, DataErrorKind::Syntax);
+    }
+
+    #[test]
+    fn stripping_the_discriminator() {
+        let json = br#"{"type":"outer","name":"a","inner":{"n":[2]}}"#;
+        assert!(decode_json::<Outer>(json, Some("type")).is_ok());
+        let e = decode_json::<Outer>(json, None).unwrap_err();
+        assert_eq!(
+            (e.kind, e.path),
+            (
+                DataErrorKind::Unknown,
+                vec![PathSegment::Field("type".into())]
+            )
+        );
+    }
+
+    #[test]
+    fn frames() {
+        assert_eq!(().into_frames(), Vec::<Frame>::new());
+        assert_eq!("hi".into_frames(), vec![Frame::text("hi")]);
+        assert_eq!(
+            Json(serde_json::json!({"a": 1})).into_frames(),
+            vec![Frame::text(r#"{"a":1}"#)]
+        );
+        assert_eq!(None::<String>.into_frames(), Vec::<Frame>::new());
+    }
+}

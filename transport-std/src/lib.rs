@@ -30,6 +30,13 @@
 //! # }
 //! ```
 //!
+//! - Free-form apps ([`free`], [`App::dispatch_by`]) serve other wire formats (seeds
+//!   001–003): messages routed by a discriminator member or a custom dispatcher, handlers
+//!   that send the frames they choose, a fallback for what is not handled.
+//! - [`App::authenticate`] verifies the upgrade request before the `101` ([`auth`]: signed
+//!   WebApp init data, or any async verifier); [`App::asyncapi`] serves the AsyncAPI
+//!   document and its HTML page.
+//!
 //! See the crate's README for the design, the defaults and what each bound does on
 //! overflow. [`client`] is the Rust client: typed calls, typed events, reconnect with backoff.
 #![forbid(unsafe_code)]
