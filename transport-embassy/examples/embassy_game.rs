@@ -1,7 +1,7 @@
 //! The reference game over two embassy-net stacks wired together in memory: an embassy
 //! server running the shared game handlers and an embassy client playing ten moves.
 //!
-//! `cargo run -p transport-embassy --example game --features loopback,game`
+//! `cargo run -p transport-embassy --example embassy_game --features loopback,game`
 
 use embassy_futures::block_on;
 use embassy_futures::join::{join, join3};
