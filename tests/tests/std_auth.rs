@@ -9,7 +9,7 @@ mod std_support;
 use protocol_core::dispatch::Discriminator;
 use serde::Deserialize;
 use serde_json::Value;
-use std_support::{Received, TestServer, close, connect, recv_data, send_text};
+use std_support::{Received, TestServer, close, connect, drain, recv_data, send_text};
 use transport_std::auth::webapp_auth::{self, Source, Verifier};
 use transport_std::auth::{InitData, Refusal, Verified};
 use transport_std::free::Json;
@@ -167,5 +167,7 @@ async fn one_parameter_and_accept_then_close() {
         recv_data(&mut refused).await,
         Received::Close(Some((4401, "Invalid init data\n".to_string())))
     );
+    // Reading on answers the close; the stream then ends.
+    assert_eq!(drain(&mut refused).await, Vec::<Received>::new());
     server.stop().await;
 }
