@@ -7,8 +7,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use protocol_core::endpoint::Endpoint;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tracing::info;
 use transport_std::extract::{Conn, Ctx, Exited, Query};
 use transport_std::{App, HandlerError, Profile, RawData, ServerConfig, http_response};
@@ -27,53 +26,9 @@ pub struct GameQuery {
     pub game_id: i64,
 }
 
-/// `move`'s request data.
-#[derive(Serialize, Deserialize)]
-pub struct Move {
-    /// Column.
-    pub x: i64,
-    /// Row.
-    pub y: i64,
-}
-
-/// `move`'s response data.
-#[derive(Serialize, Deserialize)]
-pub struct Moved {
-    /// Always true.
-    pub success: bool,
-    /// The connection's game.
-    pub game_id: i64,
-    /// Column.
-    pub x: i64,
-    /// Row.
-    pub y: i64,
-}
-
-/// The `game:state` event pushed by `enter`.
-#[derive(Serialize)]
-pub struct GameState {
-    /// `init`.
-    pub status: &'static str,
-    /// Players in the game.
-    pub player_count: u32,
-}
-
-/// `enter`'s result: the `init` event's data.
-#[derive(Serialize)]
-pub struct Success {
-    /// Always true.
-    pub success: bool,
-}
-
-/// The typed `move` endpoint.
-pub struct MoveEndpoint;
-
-impl Endpoint for MoveEndpoint {
-    const NAME: &'static str = "move";
-    type Request = Move;
-    type Response = Moved;
-    const EVENTS: &'static [&'static str] = &["game:state"];
-}
+// The contract (request, response and event types, `move`'s logic) is the shared `game`
+// crate: the firmware example answers with the same functions.
+use game::{GameState, MoveEndpoint, Moved, Success};
 
 /// New connection: read `game_id` from the query, keep it, tell the client the state.
 async fn enter(
@@ -83,26 +38,18 @@ async fn enter(
 ) -> Result<Success, HandlerError> {
     info!(game_id = query.game_id, "entered game");
     let _ = ctx.game_id.set(query.game_id);
-    let state = GameState {
-        status: "init",
-        player_count: 1,
-    };
+    let state: GameState = game::INITIAL_STATE;
     conn.send_event("game:state", state).await?;
-    Ok(Success { success: true })
+    Ok(game::ENTERED)
 }
 
-async fn move_(ctx: Ctx<Game>, play: Move) -> Result<Moved, HandlerError> {
+async fn move_(ctx: Ctx<Game>, play: game::Move) -> Result<Moved, HandlerError> {
     // As in the seed, a connection whose enter hook failed has no game id.
     let game_id = *ctx
         .game_id
         .get()
         .ok_or_else(|| HandlerError::internal("no game_id: the enter hook failed"))?;
-    Ok(Moved {
-        success: true,
-        game_id,
-        x: play.x,
-        y: play.y,
-    })
+    game::play(game_id, play).map_err(|e| HandlerError::request(e.reason, e.code))
 }
 
 /// Raw request data, returned verbatim.
