@@ -118,7 +118,9 @@ impl<E> core::fmt::Debug for Call<E> {
 }
 
 impl<E: Endpoint> Call<E> {
-    pub(crate) const fn new(id: RequestId) -> Self {
+    /// The typed handle of request `id`, sent to `E` (for transports that send the request
+    /// themselves, such as the embassy client session).
+    pub const fn new(id: RequestId) -> Self {
         Self {
             id,
             endpoint: PhantomData,

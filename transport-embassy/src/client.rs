@@ -5,9 +5,10 @@ use core::marker::PhantomData;
 use core::ops::Range;
 
 use protocol_core::connection::{ClientConnection, ClientReceived, Exit, RequestId};
+use protocol_core::endpoint::{Call, Endpoint};
 use protocol_core::limits::DEFAULT_MAX_PENDING;
 use protocol_core::{
-    CodecSet, Config, Data, Duration, Event, Instant, MessageKind, Payload, ValueError,
+    CodecSet, Config, Data, Duration, Event, Instant, MessageKind, Payload, Typed, ValueError,
 };
 use serde::Deserialize;
 use ws_sansio::{ClientHandshake, Connection, HeaderBuffer, RandomSource, ResponseError, Status};
@@ -98,6 +99,21 @@ pub trait ClientSession<W: CodecSet> {
         data: &P,
         timeout: Option<Duration>,
     ) -> Result<RequestId, Error>;
+
+    /// Calls endpoint `E` with typed data: [`request`](Self::request) whose handle can only
+    /// read its answer as `E::Response` ([`Call::response`]). Passing anything but
+    /// `E::Request` does not compile.
+    ///
+    /// # Errors
+    /// As [`request`](Self::request).
+    async fn call<E: Endpoint>(
+        &mut self,
+        data: &E::Request,
+        timeout: Option<Duration>,
+    ) -> Result<Call<E>, Error> {
+        let id = self.request(E::NAME, &Typed(data), timeout).await?;
+        Ok(Call::new(id))
+    }
 
     /// Closes the connection with `code` and `reason`; the close frame is written when the
     /// callback returns.

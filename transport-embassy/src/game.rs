@@ -188,16 +188,13 @@ impl GamePlayer {
         if self.sent < self.moves {
             let m = self.the_move(self.sent);
             self.sent += 1;
-            let id = session
-                .request(MoveEndpoint::NAME, &Typed(&m), None)
-                .await?;
-            self.last = Some(id);
+            // Typed: only a `Move` can be sent to `move`.
+            let call = session.call::<MoveEndpoint>(&m, None).await?;
+            self.last = Some(call.id());
         } else if self.sent == self.moves {
             self.sent += 1;
-            let id = session
-                .request(FailEndpoint::NAME, &Typed(&Empty {}), None)
-                .await?;
-            self.last = Some(id);
+            let call = session.call::<FailEndpoint>(&Empty {}, None).await?;
+            self.last = Some(call.id());
         } else {
             session.close(1000, "done")?;
         }
