@@ -1,7 +1,9 @@
 //! The seed-000 game server: `cargo run --release -p transport-std --example game`, then
 //! open http://127.0.0.1:8080/.
 //!
-//! Flags: `--listen ADDR` (default `127.0.0.1:8080`), `--profile default|seed000`.
+//! Flags: `--listen ADDR` (default `127.0.0.1:8080`), `--profile default|seed000`,
+//! `--message-rate N|off` (messages per second per connection, default the server's 20,000;
+//! `off` for load tests, whose closed loops on loopback go faster than that).
 //! Ctrl-C or SIGTERM shut it down gracefully. Logs go to stderr (`RUST_LOG` filters them).
 
 // Public items: the integration tests include the same file as a public module.
@@ -14,17 +16,21 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 use transport_std::{Profile, Server};
 
-const USAGE: &str = "usage: game [--listen ADDR] [--profile default|seed000]";
+const USAGE: &str =
+    "usage: game [--listen ADDR] [--profile default|seed000] [--message-rate N|off]";
 
 struct Args {
     listen: SocketAddr,
     profile: Profile,
+    /// `None`: the server's default; `Some(None)`: no limit.
+    message_rate: Option<Option<u32>>,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut parsed = Args {
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         profile: Profile::Default,
+        message_rate: None,
     };
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -48,6 +54,13 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
                     "seed000" => Profile::Seed000,
                     other => return Err(format!("unknown profile {other:?}")),
                 };
+            }
+            "--message-rate" => {
+                let text = value()?;
+                parsed.message_rate = Some(match text.as_str() {
+                    "off" => None,
+                    n => Some(n.parse().map_err(|e| format!("--message-rate {n}: {e}"))?),
+                });
             }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
@@ -98,7 +111,11 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let server = match Server::bind(args.listen, app::config(args.profile), app::app()).await {
+    let mut config = app::config(args.profile);
+    if let Some(rate) = args.message_rate {
+        config.message_rate = rate.map(|n| transport_std::Rate::new(n, n));
+    }
+    let server = match Server::bind(args.listen, config, app::app()).await {
         Ok(server) => server,
         Err(error) => {
             eprintln!("cannot listen on {}: {error}", args.listen);
