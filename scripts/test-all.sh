@@ -120,7 +120,7 @@ else
 fi
 
 # ---- Tests -------------------------------------------------------------------------------
-tests "workspace tests" cargo test --workspace
+tests "workspace tests" cargo test --workspace --no-fail-fast
 
 # ---- Fuzzing: every target for FUZZ_SECONDS (default 60) each, fails on any finding --------
 fuzz_seconds=${FUZZ_SECONDS:-60}

@@ -91,13 +91,16 @@ async fn postcard_move_call() {
     .await
     .expect("connect");
     assert_eq!(client.codec(), transport_std::AnyCodec::Postcard);
-    // The example server's `game:state` spells its status as a string, so in postcard it
-    // does not decode as the contract's `Status` enum: read it raw.
+    // The example server sends the contract's `GameState`: in postcard too it decodes as
+    // that type.
     let Some(Notice::Event(state)) = guard("game:state", client.recv()).await else {
         panic!("game:state expected");
     };
     assert_eq!(state.kind, "game:state");
-    assert_eq!(state.decode::<(String, u8)>(), Ok(("init".to_string(), 1)));
+    assert_eq!(
+        state.decode::<::game::GameState>(),
+        Ok(::game::INITIAL_STATE)
+    );
     let init = guard("init", client.next_event::<GameEvents>()).await;
     assert_eq!(
         init,
