@@ -222,6 +222,39 @@ impl Payload for ErrorBody<'_> {
     }
 }
 
+/// A [`Payload`] written in `C`'s format, behind a vtable. The codecs' frame encoders take
+/// their payload as `&dyn WriteAs<C>`, so that each is compiled once rather than once per
+/// payload type (on firmware, each copy costs a few hundred bytes of flash).
+pub(crate) trait WriteAs<C> {
+    fn write_as(&self, out: &mut [u8]) -> Result<usize, EncodeError>;
+}
+
+impl<C: Codec, P: Payload> WriteAs<C> for P {
+    fn write_as(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
+        self.write::<C>(out)
+    }
+}
+
+impl<'a, D: Payload> Frame<'a, D> {
+    /// The same frame with its payload behind a vtable (see [`WriteAs`]).
+    #[inline]
+    pub(crate) fn erased<C: Codec>(&self) -> Frame<'_, &dyn WriteAs<C>> {
+        match self {
+            Self::Event { kind, data } => Frame::Event { kind: *kind, data },
+            Self::Request { id, endpoint, data } => Frame::Request {
+                id: *id,
+                endpoint: *endpoint,
+                data,
+            },
+            Self::Response { id, data } => Frame::Response { id: *id, data },
+            Self::ResponseError { id, error } => Frame::ResponseError {
+                id: *id,
+                error: *error,
+            },
+        }
+    }
+}
+
 impl<P: Payload + ?Sized> Payload for &P {
     fn write<C: Codec>(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
         (**self).write::<C>(out)

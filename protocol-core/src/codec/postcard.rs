@@ -22,7 +22,7 @@ use crate::codec::{
     Codec, DecodeError, DecodeFailure, EncodeError, Member, MessageKind, Out, SyntaxError,
     ValueError,
 };
-use crate::frame::{Data, ErrorBody, Frame, FrameType, Payload};
+use crate::frame::{Data, ErrorBody, Frame, FrameType, Payload, WriteAs};
 use crate::limits::{MAX_ID_LEN, MAX_NAME_LEN};
 use crate::text::Str;
 
@@ -39,77 +39,61 @@ impl Codec for PostcardCodec {
     const SUBPROTOCOL: &'static str = "quartet.v1.postcard";
 
     fn decode(input: &[u8]) -> Result<Frame<'_>, DecodeFailure<'_>> {
-        let (tag, body) = take::<u32>(input, input)?;
+        // Member by member rather than as one tuple per frame type: the same bytes read,
+        // with less code. Every frame is a string, maybe a second one, then its last member.
+        let mut r = Reader { input, rest: input };
+        let tag = r.take::<u32>()?;
         let frame_type = FrameType::ALL
             .into_iter()
             .find(|t| t.tag() == tag)
             .ok_or(DecodeError::UnknownType)?;
-        match frame_type {
-            FrameType::Event => {
-                let (kind, data): (&str, &[u8]) = take_all(input, body)?;
-                let kind = checked(kind, Member::Kind, MAX_NAME_LEN)?;
-                Ok(Frame::Event {
-                    kind,
-                    data: Data::new(data),
-                })
-            }
-            FrameType::Request => {
-                let (id, endpoint, data): (&str, &str, &[u8]) = take_all(input, body)?;
-                with_usable_id(id, |id| {
-                    let endpoint = checked(endpoint, Member::Endpoint, MAX_NAME_LEN)?;
-                    Ok(Frame::Request {
-                        id,
-                        endpoint,
-                        data: Data::new(data),
-                    })
-                })
-            }
-            FrameType::Response => {
-                let (id, data): (&str, &[u8]) = take_all(input, body)?;
-                with_usable_id(id, |id| {
-                    Ok(Frame::Response {
-                        id,
-                        data: Data::new(data),
-                    })
-                })
-            }
-            FrameType::ResponseError => {
-                let (id, reason, code): (&str, &str, &str) = take_all(input, body)?;
-                with_usable_id(id, |id| {
-                    let error = ErrorBody {
-                        reason: Str::new(reason),
-                        code: Str::new(code),
-                    };
-                    Ok(Frame::ResponseError { id, error })
-                })
-            }
+        let first = r.text()?;
+        let second = match frame_type {
+            FrameType::Request | FrameType::ResponseError => r.text()?,
+            FrameType::Event | FrameType::Response => "",
+        };
+        let last = r.take::<&[u8]>()?;
+        if frame_type == FrameType::ResponseError {
+            core::str::from_utf8(last).map_err(|_| DecodeError::NotUtf8)?;
         }
+        if !r.rest.is_empty() {
+            return Err(DecodeError::TrailingData.into());
+        }
+        if frame_type == FrameType::Event {
+            let kind = checked(first, Member::Kind, MAX_NAME_LEN)?;
+            let data = Data::new(last);
+            return Ok(Frame::Event { kind, data });
+        }
+        let id = checked(first, Member::Id, MAX_ID_LEN)?;
+        let frame = match frame_type {
+            FrameType::Request => {
+                checked(second, Member::Endpoint, MAX_NAME_LEN).map(|endpoint| Frame::Request {
+                    id,
+                    endpoint,
+                    data: Data::new(last),
+                })
+            }
+            FrameType::ResponseError => Ok(Frame::ResponseError {
+                id,
+                // Checked above.
+                error: ErrorBody {
+                    reason: Str::new(second),
+                    code: Str::new(core::str::from_utf8(last).unwrap_or_default()),
+                },
+            }),
+            FrameType::Response | FrameType::Event => Ok(Frame::Response {
+                id,
+                data: Data::new(last),
+            }),
+        };
+        frame.map_err(|error| DecodeFailure {
+            error,
+            id: Some(id),
+        })
     }
 
     fn encode<D: Payload>(frame: &Frame<'_, D>, out: &mut [u8]) -> Result<usize, EncodeError> {
-        let mut w = Out::new(out);
-        write_varint(&mut w, u64::from(frame.frame_type().tag()));
-        match frame {
-            Frame::Event { kind, data } => {
-                write_str(&mut w, kind);
-                write_bytes(&mut w, data)?;
-            }
-            Frame::Request { id, endpoint, data } => {
-                write_str(&mut w, id);
-                write_str(&mut w, endpoint);
-                write_bytes(&mut w, data)?;
-            }
-            Frame::Response { id, data } => {
-                write_str(&mut w, id);
-                write_bytes(&mut w, data)?;
-            }
-            Frame::ResponseError { id, error } => {
-                write_str(&mut w, id);
-                write_str(&mut w, &error.reason);
-                write_str(&mut w, &error.code);
-            }
-        }
-        w.finish()
+        encode_frame(&frame.erased::<Self>(), out)
     }
 
     fn encode_value<T: Serialize + ?Sized>(
@@ -154,32 +138,69 @@ impl Codec for PostcardCodec {
     }
 }
 
-/// Reads a `T` from `rest` (a suffix of `input`), mapping postcard's errors.
-fn take<'a, T: Deserialize<'a>>(
-    input: &'a [u8],
-    rest: &'a [u8],
-) -> Result<(T, &'a [u8]), DecodeError> {
-    postcard::take_from_bytes(rest).map_err(|error| {
-        let at = u32::try_from(input.len() - rest.len()).unwrap_or(u32::MAX);
-        match error {
-            postcard::Error::DeserializeBadUtf8 => DecodeError::NotUtf8,
-            postcard::Error::DeserializeUnexpectedEnd => DecodeError::Syntax {
-                kind: SyntaxError::UnexpectedEnd,
-                at,
-            },
-            _ => DecodeError::Syntax {
-                kind: SyntaxError::Malformed,
-                at,
-            },
+/// The frame encoder, compiled once for all payload types.
+fn encode_frame(
+    frame: &Frame<'_, &dyn WriteAs<PostcardCodec>>,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let mut w = Out::new(out);
+
+    write_varint(&mut w, u64::from(frame.frame_type().tag()));
+    match frame {
+        Frame::Event { kind, data } => {
+            write_str(&mut w, kind);
+            write_bytes(&mut w, *data)?;
         }
-    })
+        Frame::Request { id, endpoint, data } => {
+            write_str(&mut w, id);
+            write_str(&mut w, endpoint);
+            write_bytes(&mut w, *data)?;
+        }
+        Frame::Response { id, data } => {
+            write_str(&mut w, id);
+            write_bytes(&mut w, *data)?;
+        }
+        Frame::ResponseError { id, error } => {
+            write_str(&mut w, id);
+            write_str(&mut w, &error.reason);
+            write_str(&mut w, &error.code);
+        }
+    }
+    w.finish()
 }
 
-/// Reads a `T` that must end exactly at the end of the input.
-fn take_all<'a, T: Deserialize<'a>>(input: &'a [u8], rest: &'a [u8]) -> Result<T, DecodeError> {
-    match take(input, rest)? {
-        (value, []) => Ok(value),
-        _ => Err(DecodeError::TrailingData),
+/// Reads the members of a frame one after the other with postcard, mapping its errors.
+struct Reader<'a> {
+    /// The whole frame, to turn `rest` into an offset.
+    input: &'a [u8],
+    /// The bytes not read yet.
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take<T: Deserialize<'a>>(&mut self) -> Result<T, DecodeError> {
+        let (value, rest) = postcard::take_from_bytes(self.rest).map_err(|error| {
+            let at = u32::try_from(self.input.len() - self.rest.len()).unwrap_or(u32::MAX);
+            match error {
+                postcard::Error::DeserializeBadUtf8 => DecodeError::NotUtf8,
+                postcard::Error::DeserializeUnexpectedEnd => DecodeError::Syntax {
+                    kind: SyntaxError::UnexpectedEnd,
+                    at,
+                },
+                _ => DecodeError::Syntax {
+                    kind: SyntaxError::Malformed,
+                    at,
+                },
+            }
+        })?;
+        self.rest = rest;
+        Ok(value)
+    }
+
+    /// A string: postcard's `&str`, as bytes checked here (one reader for both).
+    fn text(&mut self) -> Result<&'a str, DecodeError> {
+        let bytes = self.take::<&[u8]>()?;
+        core::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8)
     }
 }
 
@@ -189,18 +210,6 @@ fn checked(text: &str, member: Member, max_len: usize) -> Result<Str<'_>, Decode
     } else {
         Ok(Str::new(text))
     }
-}
-
-/// The frame is complete and well-formed: its id is usable if it is within the limit.
-fn with_usable_id<'a>(
-    id: &'a str,
-    build: impl FnOnce(Str<'a>) -> Result<Frame<'a>, DecodeError>,
-) -> Result<Frame<'a>, DecodeFailure<'a>> {
-    let id = checked(id, Member::Id, MAX_ID_LEN)?;
-    build(id).map_err(|error| DecodeFailure {
-        error,
-        id: Some(id),
-    })
 }
 
 /// `value` as postcard writes an unsigned integer (a varint: seven bits a byte, least
@@ -248,10 +257,10 @@ fn write_str(w: &mut Out<'_>, text: &Str<'_>) {
 /// A payload as postcard writes `&[u8]`: varint length, then the bytes. The length is only
 /// known once the payload is written, so it is written after a one-byte placeholder and
 /// moved right when its length needs a longer varint.
-fn write_bytes<D: Payload>(w: &mut Out<'_>, data: &D) -> Result<(), EncodeError> {
+fn write_bytes(w: &mut Out<'_>, data: &dyn WriteAs<PostcardCodec>) -> Result<(), EncodeError> {
     let start = w.pos();
     w.put_byte(0);
-    match data.write::<PostcardCodec>(w.room()) {
+    match data.write_as(w.room()) {
         // The payload fitted after the placeholder, and its length is a one-byte varint: it
         // takes the placeholder's place.
         Ok(len @ ..0x80) => {
@@ -268,8 +277,10 @@ fn write_bytes<D: Payload>(w: &mut Out<'_>, data: &D) -> Result<(), EncodeError>
             let end = start + prefix.len() + len;
             // When it does not fit, nothing moves and `advance` reports the size needed.
             if let Some(region) = w.written_mut(start, end) {
-                region.copy_within(1..1 + len, prefix.len());
-                region[..prefix.len()].copy_from_slice(prefix);
+                shift_right(region, 1..1 + len, extra);
+                if let Some(head) = region.get_mut(..prefix.len()) {
+                    head.copy_from_slice(prefix);
+                }
             }
             w.advance(Ok(len + extra))
         }
@@ -282,8 +293,58 @@ fn write_bytes<D: Payload>(w: &mut Out<'_>, data: &D) -> Result<(), EncodeError>
     }
 }
 
+/// Moves the bytes of `region[range]` `by` bytes to the right (the destination is in
+/// `region`).
+#[cfg(not(target_os = "none"))]
+fn shift_right(region: &mut [u8], range: core::ops::Range<usize>, by: usize) {
+    let dest = range.start + by;
+    if region.get(dest..range.end + by).is_some() {
+        region.copy_within(range, dest);
+    }
+}
+
+/// Moves the bytes of `region[range]` `by` bytes to the right (the destination is in
+/// `region`), from the end in pieces of at most `by` bytes, which never overlap their
+/// destination. On bare-metal targets this avoids linking `memmove` (about 1.5 KiB of
+/// code on Cortex-M); `by` is the growth of a length varint, 1 or 2 for any message up
+/// to 2 MiB, and the payload behind it is short on such targets.
+#[cfg(any(target_os = "none", test))]
+fn shift_right_in_pieces(region: &mut [u8], range: core::ops::Range<usize>, by: usize) {
+    let mut end = range.end;
+    while end > range.start && by > 0 {
+        let start = end.saturating_sub(by).max(range.start);
+        let (src, dst) = region.split_at_mut(end.min(region.len()));
+        let (Some(piece), Some(to)) = (src.get(start..), dst.get_mut(start + by - end..)) else {
+            return;
+        };
+        if let Some(to) = to.get_mut(..piece.len()) {
+            to.copy_from_slice(piece);
+        }
+        end = start;
+    }
+}
+
+#[cfg(target_os = "none")]
+use shift_right_in_pieces as shift_right;
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shifting_in_pieces_is_copy_within() {
+        for len in 0..40 {
+            for by in 1..12 {
+                for start in 0..3 {
+                    let mut expected: std::vec::Vec<u8> =
+                        (0..(start + len + by + 2) as u8).collect();
+                    let mut ours = expected.clone();
+                    expected.copy_within(start..start + len, start + by);
+                    super::shift_right_in_pieces(&mut ours, start..start + len, by);
+                    assert_eq!(ours, expected, "{len} by {by} from {start}");
+                }
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -19,7 +19,7 @@ use crate::codec::{
     Codec, DecodeError, DecodeFailure, EncodeError, Member, MessageKind, Out, SyntaxError,
     ValueError,
 };
-use crate::frame::{Data, ErrorBody, Frame, FrameType, Payload};
+use crate::frame::{Data, ErrorBody, Frame, FrameType, Payload, WriteAs};
 use crate::limits::{MAX_ID_LEN, MAX_NAME_LEN};
 use crate::text::Str;
 
@@ -40,37 +40,7 @@ impl Codec for JsonCodec {
     }
 
     fn encode<D: Payload>(frame: &Frame<'_, D>, out: &mut [u8]) -> Result<usize, EncodeError> {
-        let mut w = Out::new(out);
-        match frame {
-            Frame::Event { kind, data } => {
-                w.put(br#"{"type":"event","kind":"#);
-                escape::write_json_str(&mut w, kind);
-                w.put(br#","data":"#);
-                write_payload(&mut w, data)?;
-            }
-            Frame::Request { id, endpoint, data } => {
-                w.put(br#"{"id":"#);
-                escape::write_json_str(&mut w, id);
-                w.put(br#","type":"request","endpoint":"#);
-                escape::write_json_str(&mut w, endpoint);
-                w.put(br#","data":"#);
-                write_payload(&mut w, data)?;
-            }
-            Frame::Response { id, data } => {
-                w.put(br#"{"id":"#);
-                escape::write_json_str(&mut w, id);
-                w.put(br#","type":"response","data":"#);
-                write_payload(&mut w, data)?;
-            }
-            Frame::ResponseError { id, error } => {
-                w.put(br#"{"id":"#);
-                escape::write_json_str(&mut w, id);
-                w.put(br#","type":"response.error","data":"#);
-                write_error_body(&mut w, error);
-            }
-        }
-        w.put_byte(b'}');
-        w.finish()
+        encode_frame(&frame.erased::<Self>(), out)
     }
 
     fn encode_value<T: Serialize + ?Sized>(
@@ -116,6 +86,45 @@ impl Codec for JsonCodec {
     }
 }
 
+/// The frame encoder, compiled once for all payload types.
+fn encode_frame(
+    frame: &Frame<'_, &dyn WriteAs<JsonCodec>>,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let mut w = Out::new(out);
+
+    match frame {
+        Frame::Event { kind, data } => {
+            w.put(br#"{"type":"event","kind":"#);
+            escape::write_json_str(&mut w, kind);
+            w.put(br#","data":"#);
+            write_payload(&mut w, *data)?;
+        }
+        Frame::Request { id, endpoint, data } => {
+            w.put(br#"{"id":"#);
+            escape::write_json_str(&mut w, id);
+            w.put(br#","type":"request","endpoint":"#);
+            escape::write_json_str(&mut w, endpoint);
+            w.put(br#","data":"#);
+            write_payload(&mut w, *data)?;
+        }
+        Frame::Response { id, data } => {
+            w.put(br#"{"id":"#);
+            escape::write_json_str(&mut w, id);
+            w.put(br#","type":"response","data":"#);
+            write_payload(&mut w, *data)?;
+        }
+        Frame::ResponseError { id, error } => {
+            w.put(br#"{"id":"#);
+            escape::write_json_str(&mut w, id);
+            w.put(br#","type":"response.error","data":"#);
+            write_error_body(&mut w, error);
+        }
+    }
+    w.put_byte(b'}');
+    w.finish()
+}
+
 /// The scanner checks UTF-8 only in what it reads. When it stops early on another error, a
 /// message that is not UTF-8 is still refused as [`DecodeError::NotUtf8`], as if the whole
 /// message had been checked first. (A message the scanner reads to its end is UTF-8.)
@@ -147,8 +156,8 @@ fn key_is(body: &[u8], escaped: bool, name: &str) -> bool {
     }
 }
 
-fn write_payload<D: Payload>(w: &mut Out<'_>, data: &D) -> Result<(), EncodeError> {
-    let written = data.write::<JsonCodec>(w.room());
+fn write_payload(w: &mut Out<'_>, data: &dyn WriteAs<JsonCodec>) -> Result<(), EncodeError> {
+    let written = data.write_as(w.room());
     w.advance(written)
 }
 
