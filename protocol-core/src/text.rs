@@ -165,7 +165,8 @@ impl<'a> Iterator for Segments<'a> {
                 Some(Segment::Char(c))
             }
             Some(n) => {
-                let (text, rest) = self.rest.split_at(n);
+                // `n` is the index of an ASCII byte: always a boundary.
+                let (text, rest) = self.rest.split_at_checked(n).unwrap_or((self.rest, ""));
                 self.rest = rest;
                 Some(Segment::Text(text))
             }
@@ -195,8 +196,9 @@ impl Iterator for Chars<'_> {
             self.rest = self.rest.get(used..).unwrap_or("");
             return Some(c);
         }
-        let c = self.rest.chars().next()?;
-        self.rest = &self.rest[c.len_utf8()..];
+        let mut chars = self.rest.chars();
+        let c = chars.next()?;
+        self.rest = chars.as_str();
         Some(c)
     }
 }

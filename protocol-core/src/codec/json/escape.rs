@@ -6,23 +6,21 @@
 use crate::codec::Out;
 use crate::text::{Segment, Str};
 
-/// What to write for each byte: 0 = itself, `u` = `\u00xx`, else the short escape letter.
-static ESCAPE: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        table[i] = b'u';
-        i += 1;
+/// What to write for `b`: 0 = itself, `u` = `\u00xx`, else the short escape letter.
+#[inline]
+const fn escape_of(b: u8) -> u8 {
+    match b {
+        0x08 => b'b',
+        0x09 => b't',
+        0x0a => b'n',
+        0x0c => b'f',
+        0x0d => b'r',
+        0..0x20 => b'u',
+        b'"' => b'"',
+        b'\\' => b'\\',
+        _ => 0,
     }
-    table[0x08] = b'b';
-    table[0x09] = b't';
-    table[0x0a] = b'n';
-    table[0x0c] = b'f';
-    table[0x0d] = b'r';
-    table[b'"' as usize] = b'"';
-    table[b'\\' as usize] = b'\\';
-    table
-};
+}
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -43,10 +41,11 @@ pub(super) fn write_json_str(out: &mut Out<'_>, text: &Str<'_>) {
 fn write_escaped(out: &mut Out<'_>, bytes: &[u8]) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let escape = ESCAPE[b as usize];
-        if escape == 0 {
+        // Most bytes are written as they are: one comparison for them.
+        if b >= 0x20 && b != b'"' && b != b'\\' {
             continue;
         }
+        let escape = escape_of(b);
         out.put(&bytes[start..i]);
         if escape == b'u' {
             out.put(&[

@@ -139,11 +139,9 @@ fn not_utf8_first(input: &[u8], error: DecodeError) -> DecodeError {
 
 /// A string body as the scanner returns it (valid UTF-8, escapes intact) as a [`Str`].
 fn json_str(body: &[u8], escaped: bool) -> Result<Str<'_>, DecodeError> {
-    let mut chunks = body.utf8_chunks();
-    match chunks.next() {
-        None => Ok(Str::from_json("", escaped)),
-        Some(chunk) if chunk.invalid().is_empty() => Ok(Str::from_json(chunk.valid(), escaped)),
-        Some(_) => Err(DecodeError::NotUtf8),
+    match core::str::from_utf8(body) {
+        Ok(text) => Ok(Str::from_json(text, escaped)),
+        Err(_) => Err(DecodeError::NotUtf8),
     }
 }
 
@@ -202,7 +200,7 @@ struct RawField<'a> {
 
 impl<'a> RawField<'a> {
     /// Reads a member value that should be a string.
-    #[inline(always)]
+    #[cfg_attr(not(target_os = "none"), inline(always))]
     fn read(s: &mut Scanner<'a>) -> Result<Self, DecodeError> {
         if s.peek() == Some(b'"') {
             let (body, escaped) = s.string()?;
@@ -327,7 +325,7 @@ impl<'a> Envelope<'a> {
             });
         }
         let mut envelope = Self::default();
-        object(&mut s, |s, key, escaped| {
+        object(&mut s, &mut |s, key, escaped| {
             let Some(key) = Key::classify(key, escaped) else {
                 return s.value(1);
             };
@@ -418,7 +416,7 @@ fn string_field<'a>(s: &mut Scanner<'a>) -> Result<Field<'a>, DecodeError> {
 /// body and whether it is escaped) and must consume the value that follows it.
 fn object<'a>(
     s: &mut Scanner<'a>,
-    mut member: impl FnMut(&mut Scanner<'a>, &'a [u8], bool) -> Result<(), DecodeError>,
+    member: &mut dyn FnMut(&mut Scanner<'a>, &'a [u8], bool) -> Result<(), DecodeError>,
 ) -> Result<(), DecodeError> {
     s.expect(b'{')?;
     s.skip_ws();
@@ -458,7 +456,7 @@ fn error_body(text: &[u8]) -> Option<ErrorBody<'_>> {
         return None;
     }
     let (mut reason, mut code) = (RawField::default(), RawField::default());
-    object(&mut s, |s, key, escaped| {
+    object(&mut s, &mut |s, key, escaped| {
         if key_is(key, escaped, "reason") {
             reason = RawField::read(s)?;
         } else if key_is(key, escaped, "code") {
@@ -498,7 +496,7 @@ pub(crate) fn discriminate<'a>(
     }
     let start = s.pos();
     let (mut key, mut member) = (Field::Missing, None);
-    object(&mut s, |s, name, escaped| {
+    object(&mut s, &mut |s, name, escaped| {
         if key_is(name, escaped, field) {
             key = string_field(s)?;
         } else if data.is_some_and(|d| key_is(name, escaped, d)) {
