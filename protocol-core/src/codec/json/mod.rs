@@ -412,12 +412,13 @@ fn string_field<'a>(s: &mut Scanner<'a>) -> Result<Field<'a>, DecodeError> {
     }
 }
 
+/// What [`object`] calls for each member: the scanner (at the value), the key's body and
+/// whether it is escaped. `dyn`: one walker for every caller.
+type MemberFn<'f, 'a> = dyn FnMut(&mut Scanner<'a>, &'a [u8], bool) -> Result<(), DecodeError> + 'f;
+
 /// Walks the members of the object whose `{` is at the cursor. `member` gets each key (its
 /// body and whether it is escaped) and must consume the value that follows it.
-fn object<'a>(
-    s: &mut Scanner<'a>,
-    member: &mut dyn FnMut(&mut Scanner<'a>, &'a [u8], bool) -> Result<(), DecodeError>,
-) -> Result<(), DecodeError> {
+fn object<'a>(s: &mut Scanner<'a>, member: &mut MemberFn<'_, 'a>) -> Result<(), DecodeError> {
     s.expect(b'{')?;
     s.skip_ws();
     if s.peek() == Some(b'}') {
