@@ -9,6 +9,7 @@
 //! validated, escapes validated (surrogate pairs joined, lone surrogates refused), unknown
 //! members ignored, a duplicated member: the last one wins.
 
+mod de;
 mod escape;
 mod scan;
 
@@ -75,14 +76,7 @@ impl Codec for JsonCodec {
         data: Data<'de>,
         scratch: &mut [u8],
     ) -> Result<T, ValueError> {
-        match serde_json_core::from_slice_escaped(data.as_bytes(), scratch) {
-            Ok((value, _)) => Ok(value),
-            Err(serde_json_core::de::Error::EscapedStringIsTooLong) => {
-                Err(ValueError::ScratchTooSmall)
-            }
-            Err(serde_json_core::de::Error::TrailingCharacters) => Err(ValueError::TrailingData),
-            Err(_) => Err(ValueError::Invalid),
-        }
+        de::from_slice(data.as_bytes(), scratch)
     }
 }
 

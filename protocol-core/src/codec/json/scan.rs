@@ -265,7 +265,7 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn literal(&mut self, word: &[u8]) -> Result<(), DecodeError> {
+    pub(super) fn literal(&mut self, word: &[u8]) -> Result<(), DecodeError> {
         match self.rest.get(..word.len()) {
             Some(found) if found == word => {
                 self.advance(word.len());
@@ -284,7 +284,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
-    fn number(&mut self) -> Result<(), DecodeError> {
+    pub(super) fn number(&mut self) -> Result<(), DecodeError> {
         if let [b'-', tail @ ..] = self.rest {
             self.rest = tail;
         }

@@ -1,0 +1,302 @@
+//! Typed `data` through the JSON codec's own deserializer, against serde_json: for every
+//! type and every input below, both accept or both refuse, and accepted values are equal.
+
+use protocol_core::codec::{Codec, ValueError};
+use protocol_core::{Data, JsonCodec};
+use serde::Deserialize;
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Move {
+    x: i64,
+    y: i64,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Profile {
+    name: heapless::String<32>,
+    age: Option<u8>,
+    admin: bool,
+    #[serde(default)]
+    tags: heapless::Vec<i32, 4>,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Borrowing<'a> {
+    name: &'a str,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Strict {
+    a: u16,
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Nested {
+    inner: Move,
+    pair: (u8, i8),
+    list: [u32; 2],
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Newtype(i32);
+
+#[derive(Debug, PartialEq, Deserialize)]
+struct Unit;
+
+#[derive(Debug, PartialEq, Deserialize)]
+enum Command {
+    Stop,
+    Go(u8),
+    Turn { left: bool },
+    Jump(i8, i8),
+}
+
+#[derive(Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Status {
+    Init,
+    InProgress,
+}
+
+const INPUTS: &[&str] = &[
+    // Integers at and beyond every edge.
+    "0",
+    "-0",
+    "1",
+    "-1",
+    "127",
+    "128",
+    "-128",
+    "-129",
+    "255",
+    "256",
+    "65535",
+    "65536",
+    "2147483647",
+    "2147483648",
+    "-2147483648",
+    "-2147483649",
+    "4294967295",
+    "4294967296",
+    "9223372036854775807",
+    "9223372036854775808",
+    "-9223372036854775808",
+    "-9223372036854775809",
+    "18446744073709551615",
+    "18446744073709551616",
+    "99999999999999999999999",
+    "007",
+    "1.0",
+    "1e2",
+    "-1.5e-3",
+    "1E+2",
+    "2.5",
+    "-",
+    "1.",
+    ".5",
+    "+1",
+    "NaN",
+    "Infinity",
+    " 42 ",
+    "\t\n42\r\n",
+    "42 43",
+    "4 2",
+    // Literals, strings, containers.
+    "true",
+    "false",
+    "null",
+    "tru",
+    "nul",
+    "True",
+    "\"\"",
+    "\"a\"",
+    "\"ab\"",
+    "\"caf\\u00e9\"",
+    "\"\\ud83d\\ude00\"",
+    "\"\\ud800\"",
+    "\"\\n\"",
+    "\"\\x\"",
+    "\"\u{1}\"",
+    "\"é\"",
+    "\"😀\"",
+    "[]",
+    "[1]",
+    "[1,2]",
+    "[1,2,3]",
+    "[1,]",
+    "[,1]",
+    "[1 2]",
+    "[[1,2],[3]]",
+    "{}",
+    "{\"a\":1}",
+    "{\"a\":1,}",
+    "{\"a\" 1}",
+    "{a:1}",
+    "{\"a\":1}x",
+    "[",
+    "{",
+    "]",
+    "}",
+    // Structs.
+    r#"{"x":1,"y":2}"#,
+    r#"{"y":2,"x":1}"#,
+    r#" { "x" : 1 , "y" : 2 } "#,
+    r#"{"x":1}"#,
+    r#"{"x":1,"y":2,"z":3}"#,
+    r#"{"x":1,"y":2,"z":{"deep":[1,{"a":null}],"s":"\u00e9"}}"#,
+    r#"{"x":1,"y":2,"z":[1,}"#,
+    r#"{"x":1,"x":2,"y":3}"#,
+    r#"{"x":"1","y":2}"#,
+    r#"{"x":1.5,"y":2}"#,
+    r#"{"\u0078":1,"y":2}"#,
+    r#"[1,2]"#,
+    r#"[1,2,3]"#,
+    r#"[1]"#,
+    r#"{"x":-9223372036854775808,"y":9223372036854775807}"#,
+    r#"{"x":1,"y":2}  "#,
+    r#"{"x":1,"y":2} {}"#,
+    r#"{"name":"ann","age":30,"admin":false}"#,
+    r#"{"name":"ann","age":null,"admin":true,"tags":[1,-2,3]}"#,
+    r#"{"name":"a\"n\\n","age":7,"admin":true}"#,
+    r#"{"name":"ann","age":300,"admin":true}"#,
+    r#"{"name":"ann","admin":true}"#,
+    r#"{"name":"ann","age":1,"admin":1}"#,
+    r#"{"name":"ann","age":1,"admin":true,"tags":[1,2,3,4,5]}"#,
+    r#"{"name":"0123456789012345678901234567890123","age":1,"admin":true}"#,
+    r#"{"name":"plain"}"#,
+    r#"{"name":"esc\u0061ped"}"#,
+    r#"{"a":1}"#,
+    r#"{"a":1,"b":2}"#,
+    r#"{"inner":{"x":1,"y":2},"pair":[255,-128],"list":[1,2]}"#,
+    r#"{"inner":{"x":1,"y":2},"pair":[256,0],"list":[1,2]}"#,
+    r#"{"inner":{"x":1,"y":2},"pair":[1,2],"list":[1,2,3]}"#,
+    r#"{"inner":[1,2],"pair":[1,2],"list":[1,2]}"#,
+    // Enums.
+    r#""Stop""#,
+    r#""Go""#,
+    r#""Nope""#,
+    r#"{"Go":7}"#,
+    r#"{"Go":7,"Stop":null}"#,
+    r#"{"Stop":null}"#,
+    r#"{"Turn":{"left":true}}"#,
+    r#"{"Turn":[false]}"#,
+    r#"{"Jump":[1,-1]}"#,
+    r#"{"Jump":[1]}"#,
+    r#"{}"#,
+    r#""init""#,
+    r#""in_progress""#,
+    r#""InProgress""#,
+];
+
+/// Where our reader is stricter than serde_json on purpose: one grammar for the whole
+/// frame, and the envelope refuses a lone surrogate wherever it is (serde_json lets one
+/// through when it skips a value).
+const STRICTER: &[&str] = &["\"\\ud800\""];
+
+fn ours<T: for<'de> Deserialize<'de>>(input: &str) -> Result<T, ValueError> {
+    JsonCodec::decode_value_with(Data::new(input.as_bytes()), &mut [0; 256])
+}
+
+fn check<T>(input: &str)
+where
+    T: for<'de> Deserialize<'de> + PartialEq + core::fmt::Debug,
+{
+    let theirs = serde_json::from_str::<T>(input);
+    let ours = ours::<T>(input);
+    match (&ours, &theirs) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{input:?} as {}", core::any::type_name::<T>()),
+        (Err(_), Err(_)) => {}
+        (Err(_), Ok(_)) if STRICTER.contains(&input) => {}
+        _ => panic!(
+            "{input:?} as {}: ours {ours:?}, serde_json {theirs:?}",
+            core::any::type_name::<T>()
+        ),
+    }
+}
+
+#[test]
+fn typed_values_agree_with_serde_json() {
+    for input in INPUTS {
+        check::<u8>(input);
+        check::<i8>(input);
+        check::<u16>(input);
+        check::<i32>(input);
+        check::<u32>(input);
+        check::<i64>(input);
+        check::<u64>(input);
+        check::<f64>(input);
+        check::<f32>(input);
+        check::<bool>(input);
+        check::<()>(input);
+        check::<Option<i64>>(input);
+        check::<char>(input);
+        check::<heapless::String<8>>(input);
+        check::<heapless::Vec<u8, 4>>(input);
+        check::<(i32, i32)>(input);
+        check::<[i64; 2]>(input);
+        check::<Move>(input);
+        check::<Profile>(input);
+        check::<Strict>(input);
+        check::<Nested>(input);
+        check::<Newtype>(input);
+        check::<Unit>(input);
+        check::<Command>(input);
+        check::<Status>(input);
+        check::<serde::de::IgnoredAny>(input);
+        // Borrowed strings: only without escapes, in both.
+        let theirs = serde_json::from_str::<Borrowing<'_>>(input);
+        let ours = JsonCodec::decode_value_with::<Borrowing<'_>>(
+            Data::new(input.as_bytes()),
+            &mut [0; 256],
+        );
+        assert_eq!(ours.ok(), theirs.ok(), "{input:?} as Borrowing");
+        let theirs = serde_json::from_str::<&str>(input);
+        let ours = JsonCodec::decode_value_with::<&str>(Data::new(input.as_bytes()), &mut []);
+        assert_eq!(ours.ok(), theirs.ok(), "{input:?} as &str");
+    }
+}
+
+#[test]
+fn escaped_strings_need_the_scratch_buffer() {
+    let input = r#""\u0041BCDEFGH""#;
+    let mut scratch = [0u8; 8];
+    let value: heapless::String<8> =
+        JsonCodec::decode_value_with(Data::new(input.as_bytes()), &mut scratch).unwrap();
+    assert_eq!(value, "ABCDEFGH");
+    let mut small = [0u8; 7];
+    assert_eq!(
+        JsonCodec::decode_value_with::<heapless::String<8>>(
+            Data::new(input.as_bytes()),
+            &mut small
+        ),
+        Err(ValueError::ScratchTooSmall)
+    );
+    // Without escapes, no scratch is needed.
+    let plain: heapless::String<8> =
+        JsonCodec::decode_value_with(Data::new(b"\"ABCDEFGH\""), &mut []).unwrap();
+    assert_eq!(plain, "ABCDEFGH");
+}
+
+#[test]
+fn errors_say_what_went_wrong() {
+    assert_eq!(
+        ours::<Move>(r#"{"x":1,"y":2} 3"#),
+        Err(ValueError::TrailingData)
+    );
+    assert_eq!(ours::<Move>(r#"{"x":1}"#), Err(ValueError::Invalid));
+    assert_eq!(ours::<u8>("256"), Err(ValueError::Invalid));
+}
+
+#[test]
+fn nesting_is_bounded_without_recursion_limits_of_the_stack() {
+    // IgnoredAny skips with the scanner (no recursion); typed nesting stops at the limit.
+    let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+    assert_eq!(
+        ours::<serde::de::IgnoredAny>(&deep).map(|_| ()),
+        Err(ValueError::Invalid)
+    );
+    let limit = protocol_core::limits::MAX_DEPTH;
+    let ok = "[".repeat(limit) + &"]".repeat(limit);
+    assert!(ours::<serde::de::IgnoredAny>(&ok).is_ok());
+}
