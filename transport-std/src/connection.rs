@@ -3,11 +3,12 @@
 //! The loop, once per step:
 //! 1. hand the core's outputs to the socket: `poll_transmit` until `None` (replies the core
 //!    composed, pings, close frames), then `poll_event` (the exit comes last);
-//! 2. arm the one timer at `poll_timeout` (or the shutdown deadline, if earlier);
+//! 2. arm the one timer at `poll_timeout` (or the shutdown deadline, if earlier), once per
+//!    batch and again before the task sleeps;
 //! 3. wait for one input, in this order: a control command (shutdown, close), the timer,
 //!    then — only while nothing is waiting to be written — an event from a handler, the
 //!    enter hook, a finished handler, an event from the server handle, a message from the
-//!    socket;
+//!    socket (the clock is read once per input);
 //! 4. feed it to the core: `handle_message`, `handle_pong`, `handle_close`,
 //!    `handle_timeout`, `handle_transport_closed`, or a command (`respond`, `fail`,
 //!    `send_event`, `close`).
@@ -17,18 +18,20 @@
 //! client that does not read stops being read, its handlers wait in `send_event`, the
 //! queue of server events fills, and the slow-reader policy applies.
 //!
-//! Handlers run inside this task (a `FuturesUnordered`), never spawned. When the
+//! Handlers run inside this task, never spawned: each is polled once as its request
+//! arrives, and one that finishes then is answered at once (the common case: no extra
+//! step, no wake-up); one that waits goes on in a `FuturesUnordered`. When the
 //! connection ends, handlers still running are cancelled (dropped) and their requests
 //! abandoned in the core.
 
 use std::any::Any;
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use futures_util::stream::{FuturesOrdered, FuturesUnordered};
@@ -161,6 +164,7 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
         sleep: Box::pin(tokio::time::sleep_until(now)),
         timer_at: None,
         timer_armed: false,
+        clock: now,
         draining: None,
         messages: TokenBucket::new(shared.config.message_rate, now),
         controls: TokenBucket::new(shared.config.control_rate, now),
@@ -232,6 +236,27 @@ enum Outcome {
     Panic,
 }
 
+/// A running request handler: its request, and its future with panics caught.
+struct Running {
+    seq: u64,
+    token: RequestToken,
+    future: BoxFuture<Result<Reply, HandlerError>>,
+}
+
+impl Future for Running {
+    type Output = (u64, RequestToken, Finished);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        // A future that panicked is not polled again: the caller drops it.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| this.future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(result)) => Poll::Ready((this.seq, this.token, Ok(result))),
+            Err(panic) => Poll::Ready((this.seq, this.token, Err(panic))),
+        }
+    }
+}
+
 /// One input for the core.
 enum Step {
     Control(Control),
@@ -257,8 +282,8 @@ struct Driver<C> {
     /// Events from the server handle (never waited for: the slow-reader policy).
     pushes_rx: mpsc::Receiver<Outbound>,
     control_rx: mpsc::UnboundedReceiver<Control>,
-    /// Running handlers.
-    handlers: FuturesUnordered<BoxFuture<(u64, RequestToken, Finished)>>,
+    /// Running handlers (those that did not finish when first polled).
+    handlers: FuturesUnordered<Running>,
     /// Running free-form handlers; their frames are taken in arrival order.
     free: FuturesOrdered<BoxFuture<Vec<Frame>>>,
     /// Unanswered requests (running or held), in arrival order.
@@ -280,8 +305,12 @@ struct Driver<C> {
     write_dead: bool,
     read_done: bool,
     sleep: Pin<Box<Sleep>>,
+    /// The deadline `sleep` is set to (it may be earlier than the core's: it then fires
+    /// early, finds nothing due, and is set again).
     timer_at: Option<tokio::time::Instant>,
     timer_armed: bool,
+    /// The clock, read once per step.
+    clock: tokio::time::Instant,
     /// The shutdown deadline, once shutdown began.
     draining: Option<tokio::time::Instant>,
     messages: TokenBucket,
@@ -304,8 +333,9 @@ impl<C: Send + Sync + 'static> Driver<C> {
 
     /// Runs until the core reports the connection's exit.
     async fn drive(&mut self) -> Exit {
+        self.clock = tokio::time::Instant::now();
+        let mut now = time::to_core(self.clock);
         loop {
-            let now = time::now();
             self.check_shutdown(now);
             if self.read_done && self.pending_out.is_empty() && !self.needs_flush {
                 // Nothing more can be read and what we had to say is out.
@@ -319,19 +349,31 @@ impl<C: Send + Sync + 'static> Driver<C> {
                     other => debug!(?other, "event"),
                 }
             }
-            self.arm_timer();
+            if self.batch == 0 {
+                // Once per batch, and in `wait` before the task sleeps.
+                self.arm_timer();
+            }
             let step = poll_fn(|cx| self.poll_step(cx)).await;
-            self.apply(step);
+            // One clock read per step: for the step, and for the outputs that follow it.
+            self.clock = tokio::time::Instant::now();
+            now = time::to_core(self.clock);
+            self.apply(now, step);
         }
     }
 
     // ---- Waiting ----
 
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
-        if let Poll::Ready(Some(control)) = self.control_rx.poll_recv(cx) {
+        // The queues are only peeked at while there is work; `wait` registers the task's
+        // waker with them before it sleeps.
+        if !self.control_rx.is_empty()
+            && let Poll::Ready(Some(control)) = self.control_rx.poll_recv(cx)
+        {
             return Poll::Ready(Step::Control(control));
         }
-        if self.timer_armed && self.sleep.as_mut().poll(cx).is_ready() {
+        // Due by the clock of this step; otherwise the timer is polled (and its waker
+        // registered) only before the task waits.
+        if self.timer_armed && self.timer_at.is_some_and(|at| at <= self.clock) {
             self.timer_armed = false;
             self.timer_at = None;
             return Poll::Ready(Step::Timer);
@@ -341,7 +383,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(error)) => return Poll::Ready(Step::WriteError(error)),
                 // The socket does not take more: take no input until it does.
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => return self.wait(cx, false),
             }
             if self.batch >= BATCH && self.needs_flush {
                 match self.ws.poll_flush_unpin(cx) {
@@ -350,7 +392,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
                         self.batch = 0;
                     }
                     Poll::Ready(Err(error)) => return Poll::Ready(Step::WriteError(error)),
-                    Poll::Pending => return Poll::Pending,
+                    Poll::Pending => return self.wait(cx, false),
                 }
             }
         }
@@ -366,10 +408,34 @@ impl<C: Send + Sync + 'static> Driver<C> {
                     Poll::Ready(Step::Flushed)
                 }
                 Poll::Ready(Err(error)) => Poll::Ready(Step::WriteError(error)),
-                Poll::Pending => Poll::Pending,
+                Poll::Pending => self.wait(cx, true),
             };
         }
         self.batch = 0;
+        self.wait(cx, true)
+    }
+
+    /// Before the task sleeps: the task's waker is registered with the control queue,
+    /// with the event queues when `inputs` (input is taken), and with the timer, which
+    /// is set to the core's deadline first. Something may have arrived meanwhile.
+    fn wait(&mut self, cx: &mut Context<'_>, inputs: bool) -> Poll<Step> {
+        if let Poll::Ready(Some(control)) = self.control_rx.poll_recv(cx) {
+            return Poll::Ready(Step::Control(control));
+        }
+        if inputs {
+            if let Poll::Ready(Some(event)) = self.events_rx.poll_recv(cx) {
+                return Poll::Ready(Step::Outbound(event));
+            }
+            if let Poll::Ready(Some(event)) = self.pushes_rx.poll_recv(cx) {
+                return Poll::Ready(Step::Outbound(event));
+            }
+        }
+        self.arm_timer();
+        if self.timer_armed && self.sleep.as_mut().poll(cx).is_ready() {
+            self.timer_armed = false;
+            self.timer_at = None;
+            return Poll::Ready(Step::Timer);
+        }
         Poll::Pending
     }
 
@@ -405,7 +471,9 @@ impl<C: Send + Sync + 'static> Driver<C> {
 
     fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
         // Events before replies: a handler's `send_event` completed before it returned.
-        if let Poll::Ready(Some(event)) = self.events_rx.poll_recv(cx) {
+        if !self.events_rx.is_empty()
+            && let Poll::Ready(Some(event)) = self.events_rx.poll_recv(cx)
+        {
             return Poll::Ready(Step::Outbound(event));
         }
         if let Some(step) = self.stashed.take() {
@@ -429,13 +497,17 @@ impl<C: Send + Sync + 'static> Driver<C> {
         };
         if let Some(step) = finished {
             // Events the hook or handler queued before it returned go out before its reply.
-            if let Poll::Ready(Some(event)) = self.events_rx.poll_recv(cx) {
+            if !self.events_rx.is_empty()
+                && let Poll::Ready(Some(event)) = self.events_rx.poll_recv(cx)
+            {
                 self.stashed = Some(step);
                 return Poll::Ready(Step::Outbound(event));
             }
             return Poll::Ready(step);
         }
-        if let Poll::Ready(Some(event)) = self.pushes_rx.poll_recv(cx) {
+        if !self.pushes_rx.is_empty()
+            && let Poll::Ready(Some(event)) = self.pushes_rx.poll_recv(cx)
+        {
             return Poll::Ready(Step::Outbound(event));
         }
         if self.may_read()
@@ -464,7 +536,13 @@ impl<C: Send + Sync + 'static> Driver<C> {
         }
         match at {
             Some(at) => {
-                if self.timer_at != Some(at) {
+                // A later deadline keeps the earlier one set: resetting tokio's timer on
+                // every message (the idle deadline moves each time) costs more than one
+                // early wake-up.
+                let keep = self
+                    .timer_at
+                    .is_some_and(|set| set <= at && set > self.clock);
+                if !keep && self.timer_at != Some(at) {
                     self.sleep.as_mut().reset(at);
                     self.timer_at = Some(at);
                 }
@@ -476,8 +554,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
 
     // ---- Inputs ----
 
-    fn apply(&mut self, step: Step) {
-        let now = time::now();
+    fn apply(&mut self, now: protocol_core::Instant, step: Step) {
         match step {
             Step::Control(Control::Shutdown { deadline }) => self.begin_shutdown(deadline),
             Step::Control(Control::Close { code, reason }) => self.close(now, code, &reason),
@@ -495,19 +572,27 @@ impl<C: Send + Sync + 'static> Driver<C> {
             Step::Outbound(event) => self.on_outbound(now, &event),
             Step::Entered(finished) => self.on_entered(now, finished),
             Step::Free(frames) => self.send_frames(frames),
-            Step::Done(seq, token, finished) => {
-                let outcome = match finished {
-                    Ok(Ok(reply)) => Outcome::Reply(reply),
-                    Ok(Err(error)) => Outcome::Error(error),
-                    Err(panic) => {
-                        Counters::add(&self.shared.counters.panics, 1);
-                        warn!(panic = panic_message(&*panic), "handler panicked");
-                        Outcome::Panic
-                    }
-                };
-                self.complete(now, seq, token, outcome);
-            }
+            Step::Done(seq, token, finished) => self.finished(now, seq, token, finished),
         }
+    }
+
+    fn finished(
+        &mut self,
+        now: protocol_core::Instant,
+        seq: u64,
+        token: RequestToken,
+        finished: Finished,
+    ) {
+        let outcome = match finished {
+            Ok(Ok(reply)) => Outcome::Reply(reply),
+            Ok(Err(error)) => Outcome::Error(error),
+            Err(panic) => {
+                Counters::add(&self.shared.counters.panics, 1);
+                warn!(panic = panic_message(&*panic), "handler panicked");
+                Outcome::Panic
+            }
+        };
+        self.complete(now, seq, token, outcome);
     }
 
     fn on_read(&mut self, now: protocol_core::Instant, read: Option<Result<Message, WsError>>) {
@@ -538,7 +623,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
             Message::Text(text) => self.on_data(now, MessageKind::Text, text.as_bytes()),
             Message::Binary(bytes) => self.on_data(now, MessageKind::Binary, &bytes),
             Message::Ping(_) | Message::Pong(_) => {
-                if self.controls.take(tokio::time::Instant::now()) {
+                if self.controls.take(self.clock) {
                     self.core.handle_pong(now);
                 } else {
                     self.rate_limited(now, "control frame rate limit exceeded");
@@ -556,7 +641,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
 
     fn on_data(&mut self, now: protocol_core::Instant, kind: MessageKind, bytes: &[u8]) {
         Counters::add(&self.shared.counters.bytes_in, bytes.len() as u64);
-        if !self.messages.take(tokio::time::Instant::now()) {
+        if !self.messages.take(self.clock) {
             self.rate_limited(now, "message rate limit exceeded");
             return;
         }
@@ -581,10 +666,23 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 let route = &self.app.routes[usize::from(request.route.0)];
                 match route.start(&self.scope, request.codec, request.data) {
                     Ok(future) => {
-                        let future = AssertUnwindSafe(future)
-                            .catch_unwind()
-                            .map(move |finished| (seq, token, finished));
-                        self.handlers.push(Box::pin(future));
+                        let mut running = Running { seq, token, future };
+                        // Most handlers finish without waiting: poll once here and answer
+                        // at once. One that waits runs on in `handlers`, which polls it
+                        // again with the task's waker.
+                        let mut cx = Context::from_waker(Waker::noop());
+                        match Pin::new(&mut running).poll(&mut cx) {
+                            Poll::Ready((_, _, finished)) => {
+                                // Events the handler queued go out before its reply.
+                                while !self.events_rx.is_empty()
+                                    && let Ok(event) = self.events_rx.try_recv()
+                                {
+                                    self.on_outbound(now, &event);
+                                }
+                                self.finished(now, seq, token, finished);
+                            }
+                            Poll::Pending => self.handlers.push(running),
+                        }
                     }
                     Err(failure) => self.complete(now, seq, token, Outcome::Fail(failure)),
                 }
@@ -683,7 +781,16 @@ impl<C: Send + Sync + 'static> Driver<C> {
     ) {
         match self.order {
             ReplyOrder::InOrder => {
-                self.held.insert(seq, outcome);
+                if self
+                    .in_flight
+                    .front()
+                    .is_some_and(|&(first, _)| first == seq)
+                {
+                    self.in_flight.pop_front();
+                    self.answer(now, token, outcome);
+                } else {
+                    self.held.insert(seq, outcome);
+                }
                 while let Some(&(first, token)) = self.in_flight.front() {
                     let Some(outcome) = self.held.remove(&first) else {
                         break;
@@ -693,7 +800,8 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 }
             }
             _ => {
-                if let Some(at) = self.in_flight.iter().position(|(s, _)| *s == seq) {
+                // Usually the newest request (answered as soon as it arrived).
+                if let Some(at) = self.in_flight.iter().rposition(|(s, _)| *s == seq) {
                     self.in_flight.remove(at);
                 }
                 self.answer(now, token, outcome);
@@ -787,7 +895,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
             return;
         }
         let idle = self.in_flight.is_empty() && self.free.is_empty() && self.enter.is_none();
-        if idle || tokio::time::Instant::now() >= deadline {
+        if idle || self.clock >= deadline {
             if !idle {
                 debug!(
                     requests = self.in_flight.len(),

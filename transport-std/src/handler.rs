@@ -238,6 +238,27 @@ pub trait Handler<C, Args>: Clone + Send + Sync + 'static {
         scope: &Scope<C>,
         data: Self::Data,
     ) -> Result<BoxFuture<Result<Self::Output, HandlerError>>, ExtractError>;
+
+    /// [`call`](Self::call), with `then` applied to the handler's value, in one allocation.
+    ///
+    /// # Errors
+    /// The first extractor that failed.
+    #[doc(hidden)]
+    fn call_then<O, F>(
+        &self,
+        scope: &Scope<C>,
+        data: Self::Data,
+        then: F,
+    ) -> Result<BoxFuture<Result<O, HandlerError>>, ExtractError>
+    where
+        F: FnOnce(Self::Output) -> Result<O, HandlerError> + Send + 'static,
+        O: 'static,
+        Self::Output: 'static,
+        Self: Sized,
+    {
+        let future = self.call(scope, data)?;
+        Ok(Box::pin(async move { then(future.await?) }))
+    }
 }
 
 /// An async function usable as a hook (enter, exit): extractors only.
@@ -276,6 +297,24 @@ macro_rules! impl_handler {
                 $(let $a = $a::from_scope(scope)?;)*
                 let future = (self)($($a,)* data);
                 Ok(Box::pin(async move { future.await.map_err(Into::into) }))
+            }
+
+            #[allow(non_snake_case, unused_variables)]
+            fn call_then<O, G>(
+                &self,
+                scope: &Scope<C>,
+                data: T,
+                then: G,
+            ) -> Result<BoxFuture<Result<O, HandlerError>>, ExtractError>
+            where
+                G: FnOnce(R) -> Result<O, HandlerError> + Send + 'static,
+                O: 'static,
+                R: 'static,
+                Self: Sized,
+            {
+                $(let $a = $a::from_scope(scope)?;)*
+                let future = (self)($($a,)* data);
+                Ok(Box::pin(async move { then(future.await.map_err(Into::into)?) }))
             }
         }
 
@@ -370,14 +409,12 @@ where
             tracing::debug!(endpoint = self.name, %error, "request data does not match the endpoint's type");
             Failure::InvalidData
         })?;
-        let future = self.handler.call(scope, data).map_err(|error| {
-            tracing::warn!(endpoint = self.name, %error, "extractor failed");
-            Failure::Internal
-        })?;
-        Ok(Box::pin(async move {
-            let value = future.await?;
-            Ok(Reply::Value(Box::new(value)))
-        }))
+        self.handler
+            .call_then(scope, data, |value| Ok(Reply::Value(Box::new(value))))
+            .map_err(|error| {
+                tracing::warn!(endpoint = self.name, %error, "extractor failed");
+                Failure::Internal
+            })
     }
 }
 
@@ -399,17 +436,17 @@ where
         data: Data<'_>,
     ) -> Result<BoxFuture<Result<Reply, HandlerError>>, Failure<'static>> {
         let data = RawData::new(codec, Bytes::copy_from_slice(data.as_bytes()));
-        let future = self.handler.call(scope, data).map_err(|error| {
-            tracing::warn!(endpoint = self.name, %error, "extractor failed");
-            Failure::Internal
-        })?;
-        Ok(Box::pin(async move {
-            let value = future.await?;
-            if value.codec != codec {
-                return Err(HandlerError::internal("raw reply in another codec"));
-            }
-            Ok(Reply::Raw(value.bytes))
-        }))
+        self.handler
+            .call_then(scope, data, move |value: RawData| {
+                if value.codec != codec {
+                    return Err(HandlerError::internal("raw reply in another codec"));
+                }
+                Ok(Reply::Raw(value.bytes))
+            })
+            .map_err(|error| {
+                tracing::warn!(endpoint = self.name, %error, "extractor failed");
+                Failure::Internal
+            })
     }
 }
 
