@@ -26,6 +26,7 @@
 
 use std::any::Any;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::future::{Future, poll_fn};
 use std::panic::AssertUnwindSafe;
@@ -154,7 +155,7 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
         next_seq: 0,
         enter: None,
         stashed: None,
-        out: Vec::new(),
+        tally: Tally::default(),
         max_out: shared.config.max_message_size,
         pending_out: VecDeque::new(),
         needs_flush: false,
@@ -176,6 +177,7 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
     }
     driver.start(start);
     let exit = driver.drive().await;
+    driver.publish();
     let Driver {
         mut ws,
         mut core,
@@ -294,8 +296,8 @@ struct Driver<C> {
     enter: Option<BoxFuture<Finished>>,
     /// A finished hook or handler whose events are being written first.
     stashed: Option<Step>,
-    /// The encode buffer.
-    out: Vec<u8>,
+    /// Counts not yet added to the server's.
+    tally: Tally,
     max_out: usize,
     /// Messages not yet taken by tungstenite.
     pending_out: VecDeque<Message>,
@@ -386,7 +388,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 Poll::Pending => return self.wait(cx, false),
             }
             if self.batch >= BATCH && self.needs_flush {
-                match self.ws.poll_flush_unpin(cx) {
+                match self.flush(cx) {
                     Poll::Ready(Ok(())) => {
                         self.needs_flush = false;
                         self.batch = 0;
@@ -401,7 +403,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
             return Poll::Ready(step);
         }
         if self.needs_flush && !self.write_dead {
-            return match self.ws.poll_flush_unpin(cx) {
+            return match self.flush(cx) {
                 Poll::Ready(Ok(())) => {
                     self.needs_flush = false;
                     self.batch = 0;
@@ -415,10 +417,16 @@ impl<C: Send + Sync + 'static> Driver<C> {
         self.wait(cx, true)
     }
 
+    fn flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        self.publish();
+        self.ws.poll_flush_unpin(cx)
+    }
+
     /// Before the task sleeps: the task's waker is registered with the control queue,
     /// with the event queues when `inputs` (input is taken), and with the timer, which
     /// is set to the core's deadline first. Something may have arrived meanwhile.
     fn wait(&mut self, cx: &mut Context<'_>, inputs: bool) -> Poll<Step> {
+        self.publish();
         if let Poll::Ready(Some(control)) = self.control_rx.poll_recv(cx) {
             return Poll::Ready(Step::Control(control));
         }
@@ -455,7 +463,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 Err(WsError::WriteBufferFull(message)) => {
                     self.pending_out.push_front(*message);
                     self.needs_flush = true;
-                    match self.ws.poll_flush_unpin(cx) {
+                    match self.flush(cx) {
                         Poll::Ready(Ok(())) => {}
                         Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
                         Poll::Pending => return Poll::Pending,
@@ -640,7 +648,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
     }
 
     fn on_data(&mut self, now: protocol_core::Instant, kind: MessageKind, bytes: &[u8]) {
-        Counters::add(&self.shared.counters.bytes_in, bytes.len() as u64);
+        self.tally.bytes_in += bytes.len() as u64;
         if !self.messages.take(self.clock) {
             self.rate_limited(now, "message rate limit exceeded");
             return;
@@ -658,7 +666,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
         let received = self.core.handle_message(now, kind, bytes, &self.app.table);
         match received {
             Ok(ServerReceived::Request(request)) => {
-                Counters::add(&self.shared.counters.requests, 1);
+                self.tally.requests += 1;
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 let token = request.token;
@@ -688,7 +696,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 }
             }
             Ok(ServerReceived::Refused(refusal)) => {
-                Counters::add(&self.shared.counters.errors, 1);
+                self.tally.errors += 1;
                 debug!(?refusal, "refused by the core");
             }
             Ok(ServerReceived::Closing(error)) => debug!(?error, "closing"),
@@ -707,7 +715,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 Frame::Text(text) => Message::Text(Utf8Bytes::from(text)),
                 Frame::Binary(bytes) => Message::Binary(bytes),
             };
-            Counters::add(&self.shared.counters.bytes_out, message.len() as u64);
+            self.tally.bytes_out += message.len() as u64;
             self.pending_out.push_back(message);
         }
     }
@@ -810,7 +818,6 @@ impl<C: Send + Sync + 'static> Driver<C> {
     }
 
     fn answer(&mut self, now: protocol_core::Instant, token: RequestToken, outcome: Outcome) {
-        let errors = &self.shared.counters.errors;
         let result = match outcome {
             Outcome::Reply(Reply::Value(value)) => {
                 let data = Erased(&*value);
@@ -820,21 +827,21 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 self.with_out(|core, out| core.respond(now, token, &Data::new(&bytes), out))
             }
             Outcome::Fail(failure) => {
-                Counters::add(errors, 1);
+                self.tally.errors += 1;
                 self.with_out(|core, out| core.fail(now, token, failure, out))
             }
             Outcome::Error(HandlerError::Request { reason, code }) => {
-                Counters::add(errors, 1);
+                self.tally.errors += 1;
                 let failure = Failure::Error(ErrorBody::new(&reason, &code));
                 self.with_out(|core, out| core.fail(now, token, failure, out))
             }
             Outcome::Error(error) => {
-                Counters::add(errors, 1);
+                self.tally.errors += 1;
                 warn!(%error, "handler failed");
                 self.with_out(|core, out| core.fail(now, token, Failure::Internal, out))
             }
             Outcome::Panic => {
-                Counters::add(errors, 1);
+                self.tally.errors += 1;
                 self.with_out(|core, out| core.fail(now, token, Failure::Internal, out))
             }
         };
@@ -843,7 +850,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
             Err(CallError::Encode(error)) => {
                 // Too large for a message, or not serializable: the request stays open.
                 warn!(%error, "reply could not be encoded");
-                Counters::add(&self.shared.counters.errors, 1);
+                self.tally.errors += 1;
                 match self.with_out(|core, out| core.fail(now, token, Failure::Internal, out)) {
                     Ok(transmit) => self.push(transmit),
                     Err(error) => {
@@ -924,89 +931,140 @@ impl<C: Send + Sync + 'static> Driver<C> {
     // ---- Outputs ----
 
     fn drain_transmits(&mut self, now: protocol_core::Instant) {
+        let max_out = self.max_out;
         loop {
-            match self.core.poll_transmit(now, &mut self.out) {
-                Ok(Some(transmit)) => self.push(transmit),
-                Ok(None) => break,
-                Err(EncodeError::BufferTooSmall { required }) if self.out.len() < self.max_out => {
-                    self.grow(required);
-                }
-                Err(error) => {
-                    warn!(%error, "core output could not be encoded");
-                    break;
-                }
-            }
-        }
-    }
-
-    /// Runs a core command with the encode buffer, growing it when the frame does not fit.
-    fn with_out<T>(
-        &mut self,
-        mut command: impl FnMut(&mut Core, &mut [u8]) -> Result<T, CallError>,
-    ) -> Result<T, CallError> {
-        loop {
-            match command(&mut self.core, &mut self.out) {
-                Err(CallError::Encode(EncodeError::BufferTooSmall { required }))
-                    if self.out.len() < self.max_out =>
-                {
-                    self.grow(required);
-                }
-                other => return other,
-            }
-        }
-    }
-
-    fn grow(&mut self, required: Option<usize>) {
-        let size = required
-            .unwrap_or(0)
-            .max(self.out.len() * 2)
-            .max(OUT_MIN)
-            .min(self.max_out);
-        self.out.resize(size, 0);
-    }
-
-    /// Queues what a core call wrote into the encode buffer.
-    fn push(&mut self, transmit: Transmit) {
-        let message = match transmit {
-            Transmit::Message {
-                kind: MessageKind::Text,
-                len,
-            } => {
-                Counters::add(&self.shared.counters.bytes_out, len as u64);
-                match Utf8Bytes::try_from(Bytes::copy_from_slice(&self.out[..len])) {
-                    Ok(text) => Message::Text(text),
-                    Err(error) => {
-                        warn!(%error, "a text frame is not UTF-8");
-                        return;
+            let composed = OUT.with_borrow_mut(|out| {
+                loop {
+                    match self.core.poll_transmit(now, out) {
+                        Ok(Some(transmit)) => return Some(compose(transmit, out)),
+                        Ok(None) => return None,
+                        Err(EncodeError::BufferTooSmall { required }) if out.len() < max_out => {
+                            grow(out, required, max_out);
+                        }
+                        Err(error) => {
+                            warn!(%error, "core output could not be encoded");
+                            return None;
+                        }
                     }
                 }
+            });
+            match composed {
+                Some(composed) => self.push(composed),
+                None => break,
             }
-            Transmit::Message {
-                kind: MessageKind::Binary,
-                len,
-            } => {
-                Counters::add(&self.shared.counters.bytes_out, len as u64);
-                Message::Binary(Bytes::copy_from_slice(&self.out[..len]))
-            }
-            Transmit::Ping => Message::Ping(Bytes::new()),
-            Transmit::Close { code, reason_len } => {
-                let reason = std::str::from_utf8(&self.out[..reason_len]).unwrap_or_default();
-                debug!(code, reason, "closing");
-                Message::Close(Some(CloseFrame {
-                    code: CloseCode::from(code),
-                    reason: Utf8Bytes::from(reason),
-                }))
-            }
-            other => {
-                debug!(?other, "transmit not understood");
-                return;
-            }
-        };
-        self.pending_out.push_back(message);
-        if self.out.len() > OUT_KEEP {
-            self.out = Vec::new();
         }
     }
+
+    /// Runs a core command with the thread's encode buffer, growing it when the frame does
+    /// not fit, and takes the frame out of it.
+    fn with_out(
+        &mut self,
+        mut command: impl FnMut(&mut Core, &mut [u8]) -> Result<Transmit, CallError>,
+    ) -> Result<Option<Message>, CallError> {
+        let max_out = self.max_out;
+        OUT.with_borrow_mut(|out| {
+            loop {
+                match command(&mut self.core, out) {
+                    Ok(transmit) => return Ok(compose(transmit, out)),
+                    Err(CallError::Encode(EncodeError::BufferTooSmall { required }))
+                        if out.len() < max_out =>
+                    {
+                        grow(out, required, max_out);
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        })
+    }
+
+    /// Queues a message composed by the core.
+    fn push(&mut self, message: Option<Message>) {
+        let Some(message) = message else {
+            return;
+        };
+        if let Message::Text(_) | Message::Binary(_) = message {
+            self.tally.bytes_out += message.len() as u64;
+        }
+        self.pending_out.push_back(message);
+    }
+
+    /// Adds this connection's counts to the server's counters (before each flush and
+    /// before the task sleeps, so they are current once a reply can be read).
+    fn publish(&mut self) {
+        let tally = std::mem::take(&mut self.tally);
+        let counters = &self.shared.counters;
+        for (counter, n) in [
+            (&counters.requests, tally.requests),
+            (&counters.errors, tally.errors),
+            (&counters.bytes_in, tally.bytes_in),
+            (&counters.bytes_out, tally.bytes_out),
+        ] {
+            if n > 0 {
+                Counters::add(counter, n);
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// The encode buffer, one per thread: the core writes a frame into it and the frame is
+    /// copied out at once, so no connection keeps a buffer of its own.
+    static OUT: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn grow(out: &mut Vec<u8>, required: Option<usize>, max_out: usize) {
+    let size = required
+        .unwrap_or(0)
+        .max(out.len() * 2)
+        .max(OUT_MIN)
+        .min(max_out);
+    out.resize(size, 0);
+}
+
+/// The message for what a core call wrote into `out`; a grown buffer is given back.
+fn compose(transmit: Transmit, out: &mut Vec<u8>) -> Option<Message> {
+    let message = match transmit {
+        Transmit::Message {
+            kind: MessageKind::Text,
+            len,
+        } => match Utf8Bytes::try_from(Bytes::copy_from_slice(&out[..len])) {
+            Ok(text) => Some(Message::Text(text)),
+            Err(error) => {
+                warn!(%error, "a text frame is not UTF-8");
+                None
+            }
+        },
+        Transmit::Message {
+            kind: MessageKind::Binary,
+            len,
+        } => Some(Message::Binary(Bytes::copy_from_slice(&out[..len]))),
+        Transmit::Ping => Some(Message::Ping(Bytes::new())),
+        Transmit::Close { code, reason_len } => {
+            let reason = std::str::from_utf8(&out[..reason_len]).unwrap_or_default();
+            debug!(code, reason, "closing");
+            Some(Message::Close(Some(CloseFrame {
+                code: CloseCode::from(code),
+                reason: Utf8Bytes::from(reason),
+            })))
+        }
+        other => {
+            debug!(?other, "transmit not understood");
+            None
+        }
+    };
+    if out.len() > OUT_KEEP {
+        *out = Vec::new();
+    }
+    message
+}
+
+/// Counts kept by the connection between flushes.
+#[derive(Default)]
+struct Tally {
+    requests: u64,
+    errors: u64,
+    bytes_in: u64,
+    bytes_out: u64,
 }
 
 fn panic_message(panic: &(dyn Any + Send)) -> &str {
