@@ -76,7 +76,22 @@ impl<'a> Str<'a> {
     }
 
     fn unescaped_len(&self) -> usize {
-        self.chars().map(char::len_utf8).sum()
+        self.segments()
+            .map(|segment| segment.as_bytes(&mut [0; 4]).len())
+            .sum()
+    }
+
+    /// Whether the unescaped text is `other`'s bytes (segment by segment: no character
+    /// iteration, less code on firmware).
+    fn unescaped_eq(&self, other: &[u8]) -> bool {
+        let mut rest = other;
+        for segment in self.segments() {
+            match rest.strip_prefix(segment.as_bytes(&mut [0; 4])) {
+                Some(tail) => rest = tail,
+                None => return false,
+            }
+        }
+        rest.is_empty()
     }
 
     /// Whether the unescaped text is empty.
@@ -271,7 +286,7 @@ impl Eq for Str<'_> {}
 impl PartialEq<str> for Str<'_> {
     fn eq(&self, other: &str) -> bool {
         if self.is_escaped() {
-            self.chars().eq(other.chars())
+            self.unescaped_eq(other.as_bytes())
         } else {
             self.raw == other
         }

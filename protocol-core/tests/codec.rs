@@ -362,15 +362,23 @@ fn encode_reports_the_size_it_needed() {
             "room {len}"
         );
     }
-    // A typed value's size is not known in advance.
+    // A typed value: JSON counts what it could not write, postcard cannot say.
     let typed = Frame::Response {
         id: Str::new("r1"),
         data: Typed(&[1, 2, 3]),
     };
-    assert_eq!(
-        JsonCodec::encode(&typed, &mut [0u8; 20]),
-        Err(EncodeError::BufferTooSmall { required: None })
-    );
+    let whole = r#"{"id":"r1","type":"response","data":[1,2,3]}"#;
+    for room in [0, 20, whole.len() - 1] {
+        assert_eq!(
+            JsonCodec::encode(&typed, &mut vec![0u8; room]),
+            Err(EncodeError::BufferTooSmall {
+                required: Some(whole.len())
+            })
+        );
+    }
+    let mut out = [0u8; 64];
+    let n = JsonCodec::encode(&typed, &mut out).unwrap();
+    assert_eq!(show(&out[..n]), whole);
     assert_eq!(
         PostcardCodec::encode(&typed, &mut [0u8; 5]),
         Err(EncodeError::BufferTooSmall { required: None })

@@ -787,10 +787,14 @@ fn test_app_connected_fail_is_message() {
 #[test]
 fn test_app_connected_send_into_small_buffer_changes_nothing() {
     let (mut server, token) = server_with_request();
+    // The encoder counts what did not fit: the caller learns the size to retry with.
+    let frame = r#"{"id":"1","type":"response","data":"hi"}"#;
     refused(
         &mut server,
         at(11),
-        CallError::Encode(EncodeError::BufferTooSmall { required: None }),
+        CallError::Encode(EncodeError::BufferTooSmall {
+            required: Some(frame.len()),
+        }),
         |s, now| s.respond(now, token, &Typed(&"hi"), &mut [0; 4]),
     );
     // The request is still open: retry with room.

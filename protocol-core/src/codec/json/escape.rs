@@ -38,7 +38,7 @@ pub(super) fn write_json_str(out: &mut Out<'_>, text: &Str<'_>) {
     out.put_byte(b'"');
 }
 
-fn write_escaped(out: &mut Out<'_>, bytes: &[u8]) {
+pub(super) fn write_escaped(out: &mut Out<'_>, bytes: &[u8]) {
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         // Most bytes are written as they are: one comparison for them.
@@ -62,26 +62,6 @@ fn write_escaped(out: &mut Out<'_>, bytes: &[u8]) {
         start = i + 1;
     }
     out.put(&bytes[start..]);
-}
-
-/// serde-json-core writes `\u001F` with uppercase hex; the seed (and the envelope) write
-/// lowercase. Rewrites the escapes in `json` (one serialized value) in place.
-pub(super) fn lowercase_unicode_escapes(json: &mut [u8]) {
-    let mut i = 0;
-    while i < json.len() {
-        if json[i] != b'\\' {
-            i += 1;
-            continue;
-        }
-        if json.get(i + 1) == Some(&b'u') {
-            if let Some(digits) = json.get_mut(i + 2..i + 6) {
-                digits.make_ascii_lowercase();
-            }
-            i += 6;
-        } else {
-            i += 2;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -108,12 +88,5 @@ mod tests {
     #[test]
     fn short_escapes() {
         assert_eq!(escaped("\u{8}\u{c}\r"), b"\"\\b\\f\\r\"");
-    }
-
-    #[test]
-    fn uppercase_escapes_are_lowered() {
-        let mut json = *br#"{"a":"\u001F\\u001F","b":"\"\u00AB"}"#;
-        lowercase_unicode_escapes(&mut json);
-        assert_eq!(&json, br#"{"a":"\u001f\\u001F","b":"\"\u00ab"}"#);
     }
 }

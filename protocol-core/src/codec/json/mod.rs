@@ -12,6 +12,7 @@
 mod de;
 mod escape;
 mod scan;
+mod ser;
 
 use serde::{Deserialize, Serialize};
 
@@ -48,17 +49,7 @@ impl Codec for JsonCodec {
         value: &T,
         out: &mut [u8],
     ) -> Result<usize, EncodeError> {
-        match serde_json_core::to_slice(value, out) {
-            Ok(len) => {
-                escape::lowercase_unicode_escapes(&mut out[..len]);
-                Ok(len)
-            }
-            Err(serde_json_core::ser::Error::BufferFull) => {
-                Err(EncodeError::BufferTooSmall { required: None })
-            }
-            #[allow(unreachable_patterns)] // serde-json-core may grow error variants.
-            Err(_) => Err(EncodeError::Value),
-        }
+        ser::to_slice(value, out)
     }
 
     fn encode_error_body(body: &ErrorBody<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
@@ -137,6 +128,27 @@ fn json_str(body: &[u8], escaped: bool) -> Result<Str<'_>, DecodeError> {
         Ok(text) => Ok(Str::from_json(text, escaped)),
         Err(_) => Err(DecodeError::NotUtf8),
     }
+}
+
+/// Longest name the envelope matches (`response.error`), rounded up.
+const NAME_BUF: usize = 16;
+
+/// Which of `names` a key or `type` value (as the scanner returns it) is, once unescaped:
+/// its index. One table-driven lookup for the envelope's members, its frame types and the
+/// error body's members.
+#[inline(never)]
+fn which(body: &[u8], escaped: bool, names: &[&str]) -> Option<usize> {
+    let mut buf = [0; NAME_BUF];
+    let name = if escaped {
+        // Rare: unescape into `buf`. Longer than every name we look for: none of them.
+        let raw = core::str::from_utf8(body).ok()?;
+        Str::from_json(raw, true)
+            .unescape_into(&mut buf)?
+            .as_bytes()
+    } else {
+        body
+    };
+    names.iter().position(|n| n.as_bytes() == name)
 }
 
 /// Whether a key as the scanner returns it is `name` once unescaped.
@@ -240,17 +252,13 @@ impl<'a> RawField<'a> {
 
 /// The frame type a `type` member names.
 fn frame_type(body: &[u8], escaped: bool) -> Option<FrameType> {
-    if escaped {
-        let name = json_str(body, true).ok()?;
-        return FrameType::ALL.into_iter().find(|t| name == t.as_str());
-    }
-    match body {
-        b"request" => Some(FrameType::Request),
-        b"response" => Some(FrameType::Response),
-        b"event" => Some(FrameType::Event),
-        b"response.error" => Some(FrameType::ResponseError),
-        _ => None,
-    }
+    const NAMES: [&str; 4] = [
+        FrameType::ALL[0].as_str(),
+        FrameType::ALL[1].as_str(),
+        FrameType::ALL[2].as_str(),
+        FrameType::ALL[3].as_str(),
+    ];
+    FrameType::ALL.get(which(body, escaped, &NAMES)?).copied()
 }
 
 /// The members of the top-level object that the envelope uses.
@@ -273,31 +281,11 @@ enum Key {
 }
 
 impl Key {
-    const ALL: [(Self, &'static str); 5] = [
-        (Self::Id, "id"),
-        (Self::Type, "type"),
-        (Self::Endpoint, "endpoint"),
-        (Self::Kind, "kind"),
-        (Self::Data, "data"),
-    ];
-
     #[inline]
     fn classify(body: &[u8], escaped: bool) -> Option<Self> {
-        if escaped {
-            // An escaped key (`"\u0069d"`) is rare: compare by content.
-            return Self::ALL
-                .iter()
-                .find(|(_, name)| key_is(body, true, name))
-                .map(|&(k, _)| k);
-        }
-        match body {
-            b"id" => Some(Self::Id),
-            b"type" => Some(Self::Type),
-            b"endpoint" => Some(Self::Endpoint),
-            b"kind" => Some(Self::Kind),
-            b"data" => Some(Self::Data),
-            _ => None,
-        }
+        const KEYS: [Key; 5] = [Key::Id, Key::Type, Key::Endpoint, Key::Kind, Key::Data];
+        let names = ["id", "type", "endpoint", "kind", "data"];
+        KEYS.get(which(body, escaped, &names)?).copied()
     }
 }
 
@@ -452,12 +440,10 @@ fn error_body(text: &[u8]) -> Option<ErrorBody<'_>> {
     }
     let (mut reason, mut code) = (RawField::default(), RawField::default());
     object(&mut s, &mut |s, key, escaped| {
-        if key_is(key, escaped, "reason") {
-            reason = RawField::read(s)?;
-        } else if key_is(key, escaped, "code") {
-            code = RawField::read(s)?;
-        } else {
-            s.value(1)?;
+        match which(key, escaped, &["reason", "code"]) {
+            Some(0) => reason = RawField::read(s)?,
+            Some(1) => code = RawField::read(s)?,
+            _ => s.value(1)?,
         }
         Ok(())
     })
