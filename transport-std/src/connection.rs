@@ -43,7 +43,6 @@ use protocol_core::connection::{
     CallError, ErrorCode, Exit, Failure, Initiator, RequestToken, ServerReceived,
 };
 use protocol_core::{Data, EncodeError, ErrorBody, Event, MessageKind, State, Transmit};
-use tokio::sync::mpsc;
 use tokio::time::Sleep;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
@@ -58,6 +57,7 @@ use crate::extract::{ConnectionId, Scope};
 use crate::free::Frame;
 use crate::handler::{BoxFuture, Erased, HandlerError, Reply};
 use crate::limit::TokenBucket;
+use crate::mailbox::Inbox;
 use crate::server::{Control, Core, Counters, Outbound, Shared};
 use crate::time;
 
@@ -90,7 +90,7 @@ pub(crate) struct Pending<C> {
     pub(crate) on_upgrade: OnUpgrade,
     pub(crate) core: Box<Core>,
     pub(crate) scope: Scope<C>,
-    pub(crate) events_rx: mpsc::Receiver<Outbound>,
+    pub(crate) inbox: Inbox,
     pub(crate) start: Start,
     pub(crate) app: Arc<App<C>>,
 }
@@ -107,14 +107,12 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
         on_upgrade,
         mut core,
         scope,
-        events_rx,
+        inbox,
         start,
         app,
     } = pending;
     Counters::add(&shared.counters.connections, 1);
-    let (control, control_rx) = mpsc::unbounded_channel();
-    let (pushes, pushes_rx) = mpsc::channel(shared.config.event_queue);
-    let open = shared.register(id, pushes, control);
+    let open = shared.register(id, inbox.0.clone());
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(error) => {
@@ -127,6 +125,7 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
                     None => break None,
                 }
             };
+            drop(inbox);
             if let Some(exit) = exit {
                 finish(&app, scope, &shared, id, exit).await;
             }
@@ -145,9 +144,7 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
         core,
         app,
         scope,
-        events_rx,
-        pushes_rx,
-        control_rx,
+        inbox,
         handlers: FuturesUnordered::new(),
         free: FuturesOrdered::new(),
         in_flight: VecDeque::new(),
@@ -279,11 +276,9 @@ struct Driver<C> {
     app: Arc<App<C>>,
     scope: Scope<C>,
     shared: Arc<Shared>,
-    /// Events from this connection's handlers (they wait for room).
-    events_rx: mpsc::Receiver<Outbound>,
-    /// Events from the server handle (never waited for: the slow-reader policy).
-    pushes_rx: mpsc::Receiver<Outbound>,
-    control_rx: mpsc::UnboundedReceiver<Control>,
+    /// Commands, events from this connection's handlers (they wait for room) and from the
+    /// server handle (never waited for: the slow-reader policy).
+    inbox: Inbox,
     /// Running handlers (those that did not finish when first polled).
     handlers: FuturesUnordered<Running>,
     /// Running free-form handlers; their frames are taken in arrival order.
@@ -368,9 +363,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
         // The queues are only peeked at while there is work; `wait` registers the task's
         // waker with them before it sleeps.
-        if !self.control_rx.is_empty()
-            && let Poll::Ready(Some(control)) = self.control_rx.poll_recv(cx)
-        {
+        if let Some(control) = self.inbox.take_control() {
             return Poll::Ready(Step::Control(control));
         }
         // Due by the clock of this step; otherwise the timer is polled (and its waker
@@ -427,16 +420,12 @@ impl<C: Send + Sync + 'static> Driver<C> {
     /// is set to the core's deadline first. Something may have arrived meanwhile.
     fn wait(&mut self, cx: &mut Context<'_>, inputs: bool) -> Poll<Step> {
         self.publish();
-        if let Poll::Ready(Some(control)) = self.control_rx.poll_recv(cx) {
+        self.inbox.register(cx.waker());
+        if let Some(control) = self.inbox.take_control() {
             return Poll::Ready(Step::Control(control));
         }
-        if inputs {
-            if let Poll::Ready(Some(event)) = self.events_rx.poll_recv(cx) {
-                return Poll::Ready(Step::Outbound(event));
-            }
-            if let Poll::Ready(Some(event)) = self.pushes_rx.poll_recv(cx) {
-                return Poll::Ready(Step::Outbound(event));
-            }
+        if inputs && let Some(event) = self.inbox.take_event().or_else(|| self.inbox.take_push()) {
+            return Poll::Ready(Step::Outbound(event));
         }
         self.arm_timer();
         if self.timer_armed && self.sleep.as_mut().poll(cx).is_ready() {
@@ -479,9 +468,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
 
     fn poll_input(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
         // Events before replies: a handler's `send_event` completed before it returned.
-        if !self.events_rx.is_empty()
-            && let Poll::Ready(Some(event)) = self.events_rx.poll_recv(cx)
-        {
+        if let Some(event) = self.inbox.take_event() {
             return Poll::Ready(Step::Outbound(event));
         }
         if let Some(step) = self.stashed.take() {
@@ -505,17 +492,13 @@ impl<C: Send + Sync + 'static> Driver<C> {
         };
         if let Some(step) = finished {
             // Events the hook or handler queued before it returned go out before its reply.
-            if !self.events_rx.is_empty()
-                && let Poll::Ready(Some(event)) = self.events_rx.poll_recv(cx)
-            {
+            if let Some(event) = self.inbox.take_event() {
                 self.stashed = Some(step);
                 return Poll::Ready(Step::Outbound(event));
             }
             return Poll::Ready(step);
         }
-        if !self.pushes_rx.is_empty()
-            && let Poll::Ready(Some(event)) = self.pushes_rx.poll_recv(cx)
-        {
+        if let Some(event) = self.inbox.take_push() {
             return Poll::Ready(Step::Outbound(event));
         }
         if self.may_read()
@@ -682,9 +665,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
                         match Pin::new(&mut running).poll(&mut cx) {
                             Poll::Ready((_, _, finished)) => {
                                 // Events the handler queued go out before its reply.
-                                while !self.events_rx.is_empty()
-                                    && let Ok(event) = self.events_rx.try_recv()
-                                {
+                                while let Some(event) = self.inbox.take_event() {
                                     self.on_outbound(now, &event);
                                 }
                                 self.finished(now, seq, token, finished);

@@ -320,7 +320,7 @@ impl fmt::Display for ConnectionId {
 #[derive(Clone)]
 pub struct Conn {
     pub(crate) id: ConnectionId,
-    pub(crate) events: tokio::sync::mpsc::Sender<Outbound>,
+    pub(crate) mailbox: Arc<crate::mailbox::Mailbox>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -363,7 +363,7 @@ impl Conn {
         T: serde::Serialize + Send + Sync + 'static,
     {
         let event = Outbound::event(kind.into(), Arc::new(data));
-        self.events.send(event).await.map_err(|_| Disconnected)
+        self.mailbox.send_event(event).await
     }
 
     /// Pushes an `error` event `{reason, code}` without an id (the seed's `send_error`).
@@ -376,7 +376,7 @@ impl Conn {
         code: impl Into<Cow<'static, str>>,
     ) -> Result<(), Disconnected> {
         let event = Outbound::Error(Box::new((reason.into(), code.into())));
-        self.events.send(event).await.map_err(|_| Disconnected)
+        self.mailbox.send_event(event).await
     }
 
     /// Adds this connection to `group` (see [`ServerHandle::send_to_group`]).

@@ -53,6 +53,7 @@ pub mod free;
 pub mod handler;
 mod handshake;
 mod limit;
+mod mailbox;
 mod pairs;
 mod server;
 pub mod time;

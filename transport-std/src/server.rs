@@ -19,7 +19,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use protocol_core::{AnyCodec, Profile, ServerConnection, negotiate};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tracing::{Instrument, debug, info, warn};
 
 use crate::app::{App, Decision, HttpResponse, match_path};
@@ -28,6 +28,7 @@ use crate::connection::{self, Pending, Start};
 use crate::extract::{Conn, ConnectionId, RequestInfo, Scope};
 use crate::handler::EncodeValue;
 use crate::handshake::{self, text};
+use crate::mailbox::{Inbox, Mailbox, PushError};
 use crate::time;
 
 /// The core connection this adapter drives.
@@ -80,9 +81,8 @@ pub(crate) enum Control {
 }
 
 struct Entry {
-    /// The connection's queue of server events.
-    pushes: mpsc::Sender<Outbound>,
-    control: mpsc::UnboundedSender<Control>,
+    /// The connection's queues: commands, and server events.
+    mailbox: Arc<Mailbox>,
     groups: Vec<String>,
     closing: bool,
 }
@@ -204,18 +204,12 @@ impl Shared {
 
     /// Adds a connection to the registry; `false` when the server is shutting down (the
     /// connection then starts its own shutdown).
-    pub(crate) fn register(
-        &self,
-        id: ConnectionId,
-        pushes: mpsc::Sender<Outbound>,
-        control: mpsc::UnboundedSender<Control>,
-    ) -> bool {
+    pub(crate) fn register(&self, id: ConnectionId, mailbox: Arc<Mailbox>) -> bool {
         let mut registry = lock(&self.registry);
         registry.connections.insert(
             id.0,
             Entry {
-                pushes,
-                control,
+                mailbox,
                 groups: Vec::new(),
                 closing: false,
             },
@@ -276,15 +270,15 @@ impl Shared {
     /// Queues `event` for one connection without waiting; a full queue applies the
     /// slow-reader policy.
     fn deliver(&self, entry: &mut Entry, event: Outbound) -> Result<(), SendError> {
-        match entry.pushes.try_send(event) {
+        match entry.mailbox.try_push(event) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(SendError::Disconnected),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(PushError::Closed) => Err(SendError::Disconnected),
+            Err(PushError::Full) => {
                 Counters::add(&self.counters.events_dropped, 1);
                 if self.config.slow_reader == SlowReaderPolicy::Close && !entry.closing {
                     entry.closing = true;
                     Counters::add(&self.counters.slow_reader_closes, 1);
-                    let _ = entry.control.send(Control::Close {
+                    entry.mailbox.control(Control::Close {
                         code: 1008,
                         reason: Cow::Borrowed("slow reader"),
                     });
@@ -427,13 +421,10 @@ impl ServerHandle {
             return false;
         };
         entry.closing = true;
-        entry
-            .control
-            .send(Control::Close {
-                code,
-                reason: reason.into(),
-            })
-            .is_ok()
+        entry.mailbox.control(Control::Close {
+            code,
+            reason: reason.into(),
+        })
     }
 
     /// Adds connection `id` to `group`.
@@ -517,7 +508,7 @@ impl ServerHandle {
             }
             registry.shutting_down = true;
             for entry in registry.connections.values() {
-                let _ = entry.control.send(Control::Shutdown { deadline });
+                entry.mailbox.control(Control::Shutdown { deadline });
             }
         }
         info!("shutting down");
@@ -907,13 +898,13 @@ async fn upgrade<C: Default + Send + Sync + 'static>(
     };
 
     let id = ConnectionId(shared.next_id.fetch_add(1, Ordering::Relaxed));
-    let (events, events_rx) = mpsc::channel(shared.config.event_queue);
+    let mailbox = Arc::new(Mailbox::new(shared.config.event_queue));
     let scope = Scope {
         request: info,
         context: Arc::new(C::default()),
         conn: Conn {
             id,
-            events,
+            mailbox: mailbox.clone(),
             shared: shared.clone(),
         },
         exit: None,
@@ -946,7 +937,7 @@ async fn upgrade<C: Default + Send + Sync + 'static>(
         on_upgrade,
         core,
         scope,
-        events_rx,
+        inbox: Inbox(mailbox),
         start,
         app: app.clone(),
     });
