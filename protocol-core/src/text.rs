@@ -103,13 +103,14 @@ impl<'a> Str<'a> {
     /// does not fit.
     pub fn unescape_into<'o>(&self, out: &'o mut [u8]) -> Option<&'o str> {
         let mut len = 0;
+        let mut buf = [0; 4];
         for segment in self.segments() {
-            let bytes = segment.as_bytes(&mut [0; 4]).len();
-            let dst = out.get_mut(len..len + bytes)?;
-            dst.copy_from_slice(segment.as_bytes(&mut [0; 4]));
-            len += bytes;
+            let bytes = segment.as_bytes(&mut buf);
+            let end = len + bytes.len();
+            out.get_mut(len..end)?.copy_from_slice(bytes);
+            len = end;
         }
-        core::str::from_utf8(&out[..len]).ok()
+        core::str::from_utf8(out.get(..len)?).ok()
     }
 
     /// Copies the unescaped text into a fixed-capacity string, or `None` when it is longer
@@ -117,10 +118,7 @@ impl<'a> Str<'a> {
     pub fn to_heapless<const N: usize>(&self) -> Option<heapless::String<N>> {
         let mut out = heapless::String::new();
         for segment in self.segments() {
-            match segment {
-                Segment::Text(text) => out.push_str(text).ok()?,
-                Segment::Char(c) => out.push(c).ok()?,
-            }
+            out.push_str(segment.as_str(&mut [0; 4])).ok()?;
         }
         Some(out)
     }
@@ -143,14 +141,22 @@ pub(crate) enum Segment<'a> {
 }
 
 impl<'a> Segment<'a> {
-    pub(crate) fn as_bytes<'b>(&self, buf: &'b mut [u8; 4]) -> &'b [u8]
+    /// The segment as text (a decoded character is written into `buf`).
+    pub(crate) fn as_str<'b>(&self, buf: &'b mut [u8; 4]) -> &'b str
     where
         'a: 'b,
     {
         match *self {
-            Segment::Text(text) => text.as_bytes(),
-            Segment::Char(c) => c.encode_utf8(buf).as_bytes(),
+            Segment::Text(text) => text,
+            Segment::Char(c) => c.encode_utf8(buf),
         }
+    }
+
+    pub(crate) fn as_bytes<'b>(&self, buf: &'b mut [u8; 4]) -> &'b [u8]
+    where
+        'a: 'b,
+    {
+        self.as_str(buf).as_bytes()
     }
 }
 

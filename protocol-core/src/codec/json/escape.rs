@@ -4,7 +4,7 @@
 //! UTF-8 (`/`, DEL, U+2028 and emoji included).
 
 use crate::codec::Out;
-use crate::text::{Segment, Str};
+use crate::text::Str;
 
 /// What to write for `b`: 0 = itself, `u` = `\u00xx`, else the short escape letter.
 #[inline]
@@ -30,10 +30,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 pub(super) fn write_json_str(out: &mut Out<'_>, text: &Str<'_>) {
     out.put_byte(b'"');
     for segment in text.segments() {
-        match segment {
-            Segment::Text(run) => write_escaped(out, run.as_bytes()),
-            Segment::Char(c) => write_escaped(out, c.encode_utf8(&mut [0; 4]).as_bytes()),
-        }
+        write_escaped(out, segment.as_bytes(&mut [0; 4]));
     }
     out.put_byte(b'"');
 }
@@ -46,7 +43,7 @@ pub(super) fn write_escaped(out: &mut Out<'_>, bytes: &[u8]) {
             continue;
         }
         let escape = escape_of(b);
-        out.put(&bytes[start..i]);
+        out.put(bytes.get(start..i).unwrap_or_default());
         if escape == b'u' {
             out.put(&[
                 b'\\',
@@ -61,7 +58,7 @@ pub(super) fn write_escaped(out: &mut Out<'_>, bytes: &[u8]) {
         }
         start = i + 1;
     }
-    out.put(&bytes[start..]);
+    out.put(bytes.get(start..).unwrap_or_default());
 }
 
 #[cfg(test)]

@@ -438,17 +438,18 @@ fn error_body(text: &[u8]) -> Option<ErrorBody<'_>> {
     if s.peek() != Some(b'{') {
         return None;
     }
-    let (mut reason, mut code) = (RawField::default(), RawField::default());
+    // [reason, code]
+    let mut members = [RawField::default(); 2];
     object(&mut s, &mut |s, key, escaped| {
-        match which(key, escaped, &["reason", "code"]) {
-            Some(0) => reason = RawField::read(s)?,
-            Some(1) => code = RawField::read(s)?,
-            _ => s.value(1)?,
+        match which(key, escaped, &["reason", "code"]).and_then(|i| members.get_mut(i)) {
+            Some(member) => *member = RawField::read(s)?,
+            None => s.value(1)?,
         }
         Ok(())
     })
     .ok()?;
     s.skip_ws();
+    let [reason, code] = members;
     match (s.at_end(), reason.string(), code.string()) {
         (true, Some(Ok(reason)), Some(Ok(code))) => Some(ErrorBody { reason, code }),
         _ => None,

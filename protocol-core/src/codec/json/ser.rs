@@ -130,7 +130,9 @@ fn div_rem_10(value: u64) -> (u64, u8) {
 fn div_rem_10_by_halfwords(value: u64) -> (u64, u8) {
     let mut quotient = 0u64;
     let mut remainder = 0u32;
-    for shift in [48, 32, 16, 0] {
+    let mut shift = 64;
+    while shift > 0 {
+        shift -= 16;
         let current = remainder << 16 | (value >> shift) as u32 & 0xffff;
         quotient |= u64::from(current / 10) << shift;
         remainder = current % 10;
