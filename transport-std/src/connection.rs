@@ -96,9 +96,12 @@ pub(crate) struct Pending<C> {
 }
 
 /// Runs an accepted connection to its end, exit hook included.
-pub(crate) async fn run<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Shared>) {
+pub(crate) fn run<C: Send + Sync + 'static>(
+    pending: Pending<C>,
+    shared: Arc<Shared>,
+) -> impl Future<Output = ()> + Send {
     let span = tracing::debug_span!("ws", id = %pending.id);
-    run_inner(pending, shared).instrument(span).await;
+    run_inner(pending, shared).instrument(span)
 }
 
 async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Shared>) {
@@ -127,19 +130,19 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
             };
             drop(inbox);
             if let Some(exit) = exit {
-                finish(&app, scope, &shared, id, exit).await;
+                Box::pin(finish(&app, scope, &shared, id, exit)).await;
             }
             return;
         }
     };
-    let ws = WebSocketStream::from_raw_socket(
+    let ws = Box::pin(WebSocketStream::from_raw_socket(
         TokioIo::new(upgraded),
         Role::Server,
         Some(shared.config.websocket()),
-    )
+    ))
     .await;
     let now = tokio::time::Instant::now();
-    let mut driver = Driver {
+    let mut driver = Box::new(Driver {
         ws,
         core,
         app,
@@ -168,37 +171,39 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
         controls: TokenBucket::new(shared.config.control_rate, now),
         order: shared.config.reply_order,
         shared: shared.clone(),
-    };
+    });
     if !open {
         driver.begin_shutdown(now + shared.config.shutdown_grace);
     }
     driver.start(start);
     let exit = driver.drive().await;
     driver.publish();
+    if exit.initiator == Initiator::Peer && !driver.write_dead {
+        // The answer to the peer's close frame is queued in tungstenite: send it. Data still
+        // waiting cannot follow a close frame and is dropped.
+        let limit = std::time::Duration::from_micros(shared.config.core.close_timeout.as_micros());
+        let _ = Box::pin(tokio::time::timeout(limit, driver.ws.flush())).await;
+    }
     let Driver {
-        mut ws,
+        ws,
         mut core,
-        write_dead,
         in_flight,
         handlers,
         free,
         app,
         scope,
+        inbox,
         ..
-    } = driver;
-    if exit.initiator == Initiator::Peer && !write_dead {
-        // The answer to the peer's close frame is queued in tungstenite: send it. Data still
-        // waiting cannot follow a close frame and is dropped.
-        let limit = std::time::Duration::from_micros(shared.config.core.close_timeout.as_micros());
-        let _ = tokio::time::timeout(limit, ws.flush()).await;
-    }
+    } = *driver;
     drop(ws);
     drop(handlers);
     drop(free);
+    // Handlers (and the exit hook) sending events from now on get `Disconnected`.
+    drop(inbox);
     for (_, token) in in_flight {
         let _ = core.abandon(token);
     }
-    finish(&app, scope, &shared, id, exit).await;
+    Box::pin(finish(&app, scope, &shared, id, exit)).await;
 }
 
 /// The end of an accepted connection: unregister, count, run the exit hook.

@@ -672,17 +672,17 @@ struct TcpContext<C> {
     upgrade: Mutex<Option<Pending<C>>>,
 }
 
-/// One TCP connection, start to end, in one task: HTTP requests, then (after an upgrade)
-/// the WebSocket driver.
+/// One TCP connection: HTTP requests, then (after an upgrade) the WebSocket driver, in a
+/// task of its own that holds only the driver's state (the HTTP connection's is freed).
 async fn serve_tcp<C: Default + Send + Sync + 'static>(
     tcp: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
     app: Arc<App<C>>,
-    _slot: OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
     handshake_permit: OwnedSemaphorePermit,
 ) {
-    let _live = LiveGuard(shared.clone());
+    let live = LiveGuard(shared.clone());
     let context = Arc::new(TcpContext {
         shared: shared.clone(),
         app,
@@ -721,7 +721,15 @@ async fn serve_tcp<C: Default + Send + Sync + 'static>(
     drop(handshake_permit);
     let pending = lock(&context.upgrade).take();
     if let Some(pending) = pending {
-        connection::run(pending, shared).await;
+        let run = connection::run(pending, shared);
+        tokio::spawn(
+            async move {
+                let _live = live;
+                let _slot = slot;
+                run.await;
+            }
+            .instrument(tracing::Span::current()),
+        );
     }
 }
 
