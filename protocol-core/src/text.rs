@@ -179,7 +179,7 @@ impl<'a> Iterator for Segments<'a> {
             self.rest = "";
             return Some(Segment::Text(text));
         }
-        match self.rest.find('\\') {
+        match self.rest.bytes().position(|b| b == b'\\') {
             Some(0) => {
                 let (c, used) = decode_escape(self.rest.as_bytes());
                 self.rest = self.rest.get(used..).unwrap_or("");

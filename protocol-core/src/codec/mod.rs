@@ -360,7 +360,9 @@ impl<'a> Out<'a> {
         self.pos = end;
     }
 
-    #[inline]
+    // Called from many places: one copy on firmware, inlined on hosted targets.
+    #[cfg_attr(target_os = "none", inline(never))]
+    #[cfg_attr(not(target_os = "none"), inline)]
     pub(crate) fn put_byte(&mut self, byte: u8) {
         if let Some(dst) = self.buf.get_mut(self.pos) {
             *dst = byte;

@@ -44,18 +44,17 @@ pub(super) fn write_escaped(out: &mut Out<'_>, bytes: &[u8]) {
         }
         let escape = escape_of(b);
         out.put(bytes.get(start..i).unwrap_or_default());
-        if escape == b'u' {
-            out.put(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]);
-        } else {
-            out.put(&[b'\\', escape]);
-        }
+        // `\x`, or `\u00xx` for the characters without a short escape.
+        let written = [
+            b'\\',
+            escape,
+            b'0',
+            b'0',
+            HEX[usize::from(b >> 4)],
+            HEX[usize::from(b & 0xf)],
+        ];
+        let len = if escape == b'u' { 6 } else { 2 };
+        out.put(written.get(..len).unwrap_or_default());
         start = i + 1;
     }
     out.put(bytes.get(start..).unwrap_or_default());

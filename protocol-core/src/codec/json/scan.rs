@@ -2,13 +2,13 @@
 //! tree. It reads the top-level object's members, hands back the raw bytes of the ones the
 //! envelope needs, and checks everything else for well-formedness (RFC 8259, strictly).
 //!
-//! Nesting is tracked in a 128-bit stack (one bit per open container: object or array), so
-//! the depth limit costs no stack and no memory.
+//! Nesting is tracked in a bit stack of [`MAX_DEPTH`] bits (one per open container: object or
+//! array), in machine words, so the depth limit costs no recursion and 16 bytes.
 //!
-//! The scanner reads bytes and checks UTF-8 itself, only where JSON allows anything but
-//! ASCII: inside strings. Everywhere else it accepts ASCII bytes only, and inside strings
-//! each non-ASCII character is checked against the table of well-formed UTF-8 byte sequences
-//! (Unicode, table 3-7). A message the scanner reads to its end is therefore UTF-8. Plain
+//! The scanner reads bytes and checks UTF-8 only where JSON allows anything but ASCII:
+//! inside strings. Everywhere else it accepts ASCII bytes only; a string that holds non-ASCII
+//! bytes is checked as a whole with the standard library's UTF-8 check. A message the scanner
+//! reads to its end is therefore UTF-8. Plain
 //! string text is skipped a machine word at a time (SWAR: eight bytes per step on 64-bit
 //! targets, four on 32-bit ones).
 //!
@@ -19,7 +19,46 @@
 use crate::codec::{DecodeError, SyntaxError};
 use crate::limits::MAX_DEPTH;
 
-const _: () = assert!(MAX_DEPTH <= 128, "the nesting stack is a u128");
+/// Bits per word of the nesting stack.
+const WORD_BITS: usize = Word::BITS as usize;
+
+/// Open containers, innermost last: one bit each, 1 for an object, 0 for an array.
+struct Nesting {
+    bits: [Word; MAX_DEPTH.div_ceil(WORD_BITS)],
+    open: usize,
+}
+
+impl Nesting {
+    /// Opens a container; `false` when that would pass [`MAX_DEPTH`] (with `outer` more
+    /// around this value).
+    #[inline]
+    fn push(&mut self, is_object: bool, outer: usize) -> bool {
+        let Some(word) = self.bits.get_mut(self.open / WORD_BITS) else {
+            return false;
+        };
+        if outer + self.open + 1 > MAX_DEPTH {
+            return false;
+        }
+        let bit = 1 << (self.open % WORD_BITS);
+        *word = if is_object { *word | bit } else { *word & !bit };
+        self.open += 1;
+        true
+    }
+
+    #[inline]
+    fn pop(&mut self) {
+        self.open = self.open.saturating_sub(1);
+    }
+
+    /// Whether the innermost open container is an object.
+    #[inline]
+    fn in_object(&self) -> bool {
+        let top = self.open.wrapping_sub(1);
+        self.bits
+            .get(top / WORD_BITS)
+            .is_some_and(|word| word >> (top % WORD_BITS) & 1 == 1)
+    }
+}
 
 /// The machine word the SWAR steps use: eight bytes on 64-bit targets, four on 32-bit ones
 /// (where 64-bit arithmetic would take two registers and twice the code).
@@ -151,10 +190,16 @@ impl<'a> Scanner<'a> {
     #[cfg_attr(not(target_os = "none"), inline(never))]
     fn string_tail(mut self, body: &'a [u8]) -> Result<(&'a [u8], &'a [u8], bool), DecodeError> {
         let mut escaped = false;
+        // Bytes of non-ASCII characters are stepped over and the body checked once, with the
+        // standard library's UTF-8 check (one validator in the image, not two).
+        let mut non_ascii = false;
         loop {
             match self.peek() {
                 Some(b'"') => {
                     let text = self.since(body);
+                    if non_ascii && core::str::from_utf8(text).is_err() {
+                        return Err(DecodeError::NotUtf8);
+                    }
                     self.advance(1);
                     return Ok((self.rest, text, escaped));
                 }
@@ -162,9 +207,18 @@ impl<'a> Scanner<'a> {
                     escaped = true;
                     self.escape()?;
                 }
-                Some(0x80..) => self.utf8_char()?,
+                Some(0x80..) => {
+                    non_ascii = true;
+                    self.advance(1);
+                }
                 Some(_) => return Err(self.syntax(SyntaxError::ControlCharacter)),
-                None => return Err(self.syntax(SyntaxError::UnexpectedEnd)),
+                None => {
+                    // Cut short: a broken character reads as what it is.
+                    if non_ascii && core::str::from_utf8(self.since(body)).is_err() {
+                        return Err(DecodeError::NotUtf8);
+                    }
+                    return Err(self.syntax(SyntaxError::UnexpectedEnd));
+                }
             }
             self.skip_plain();
         }
@@ -194,32 +248,6 @@ impl<'a> Scanner<'a> {
                 return;
             }
             self.rest = tail;
-        }
-    }
-
-    /// Steps over the UTF-8 character at the cursor, whose first byte is 0x80 or above, or
-    /// fails with [`DecodeError::NotUtf8`] when it is not a well-formed sequence.
-    fn utf8_char(&mut self) -> Result<(), DecodeError> {
-        // The well-formed sequences (Unicode table 3-7): the lead byte gives the length and
-        // the range of the second byte; every other byte is in 0x80..=0xBF.
-        let (second, len) = match self.peek() {
-            Some(0xC2..=0xDF) => (0x80..=0xBF, 2),
-            Some(0xE0) => (0xA0..=0xBF, 3),
-            Some(0xE1..=0xEC | 0xEE..=0xEF) => (0x80..=0xBF, 3),
-            Some(0xED) => (0x80..=0x9F, 3),
-            Some(0xF0) => (0x90..=0xBF, 4),
-            Some(0xF1..=0xF3) => (0x80..=0xBF, 4),
-            Some(0xF4) => (0x80..=0x8F, 4),
-            _ => return Err(DecodeError::NotUtf8),
-        };
-        match self.rest.get(1..len) {
-            Some([b, tail @ ..])
-                if second.contains(b) && tail.iter().all(|b| (0x80..=0xBF).contains(b)) =>
-            {
-                self.advance(len);
-                Ok(())
-            }
-            _ => Err(DecodeError::NotUtf8),
         }
     }
 
@@ -339,27 +367,26 @@ impl<'a> Scanner<'a> {
 
     #[cfg_attr(not(target_os = "none"), inline(always))]
     fn walk_value(&mut self, depth: usize) -> Result<(), DecodeError> {
-        // One bit per open container inside this value: 1 = object, 0 = array.
-        let mut stack: u128 = 0;
-        let mut open: usize = 0;
+        // The containers open inside this value.
+        let mut nesting = Nesting {
+            bits: [0; MAX_DEPTH.div_ceil(WORD_BITS)],
+            open: 0,
+        };
         loop {
             // Expecting a value.
             self.skip_ws();
             match self.peek() {
                 Some(b'{') | Some(b'[') => {
                     let is_object = self.peek() == Some(b'{');
-                    if depth + open + 1 > MAX_DEPTH {
+                    if !nesting.push(is_object, depth) {
                         return Err(DecodeError::TooDeep);
                     }
                     self.advance(1);
-                    stack = stack << 1 | u128::from(is_object);
-                    open += 1;
                     self.skip_ws();
                     let close = if is_object { b'}' } else { b']' };
                     if self.peek() == Some(close) {
                         self.advance(1);
-                        stack >>= 1;
-                        open -= 1;
+                        nesting.pop();
                     } else {
                         if is_object {
                             self.member_key()?;
@@ -379,11 +406,11 @@ impl<'a> Scanner<'a> {
             }
             // After a value: close containers or move to the next element.
             loop {
-                if open == 0 {
+                if nesting.open == 0 {
                     return Ok(());
                 }
                 self.skip_ws();
-                let in_object = stack & 1 == 1;
+                let in_object = nesting.in_object();
                 match (self.peek(), in_object) {
                     (Some(b','), _) => {
                         self.advance(1);
@@ -395,8 +422,7 @@ impl<'a> Scanner<'a> {
                     }
                     (Some(b'}'), true) | (Some(b']'), false) => {
                         self.advance(1);
-                        stack >>= 1;
-                        open -= 1;
+                        nesting.pop();
                     }
                     _ => return Err(self.syntax(SyntaxError::UnexpectedByte)),
                 }

@@ -125,19 +125,16 @@ fn div_rem_10(value: u64) -> (u64, u8) {
     }
 }
 
-/// `value / 10` and `value % 10` in 16-bit steps with 32-bit division: 32-bit targets then
+/// `value / 10` and `value % 10` with 32-bit division only: the high word, then the low word
+/// in two 16-bit halves (each partial dividend stays below 10 × 2^16). 32-bit targets then
 /// link no 64-bit division routine (~1 KiB of flash).
 fn div_rem_10_by_halfwords(value: u64) -> (u64, u8) {
-    let mut quotient = 0u64;
-    let mut remainder = 0u32;
-    let mut shift = 64;
-    while shift > 0 {
-        shift -= 16;
-        let current = remainder << 16 | (value >> shift) as u32 & 0xffff;
-        quotient |= u64::from(current / 10) << shift;
-        remainder = current % 10;
-    }
-    (quotient, remainder as u8)
+    let high = (value >> 32) as u32;
+    let low = value as u32;
+    let mid = (high % 10) << 16 | low >> 16;
+    let bottom = (mid % 10) << 16 | (low & 0xffff);
+    let quotient = u64::from(high / 10) << 32 | u64::from(((mid / 10) << 16) | (bottom / 10));
+    (quotient, (bottom % 10) as u8)
 }
 
 impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
