@@ -148,8 +148,8 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
         app,
         scope,
         inbox,
-        handlers: FuturesUnordered::new(),
-        free: FuturesOrdered::new(),
+        handlers: None,
+        free: None,
         in_flight: VecDeque::new(),
         held: HashMap::new(),
         next_seq: 0,
@@ -285,9 +285,9 @@ struct Driver<C> {
     /// server handle (never waited for: the slow-reader policy).
     inbox: Inbox,
     /// Running handlers (those that did not finish when first polled).
-    handlers: FuturesUnordered<Running>,
+    handlers: Option<FuturesUnordered<Running>>,
     /// Running free-form handlers; their frames are taken in arrival order.
-    free: FuturesOrdered<BoxFuture<Vec<Frame>>>,
+    free: Option<FuturesOrdered<BoxFuture<Vec<Frame>>>>,
     /// Unanswered requests (running or held), in arrival order.
     in_flight: VecDeque<(u64, RequestToken)>,
     /// Finished requests waiting for earlier ones (`ReplyOrder::InOrder`).
@@ -425,6 +425,9 @@ impl<C: Send + Sync + 'static> Driver<C> {
     /// is set to the core's deadline first. Something may have arrived meanwhile.
     fn wait(&mut self, cx: &mut Context<'_>, inputs: bool) -> Poll<Step> {
         self.publish();
+        if inputs {
+            self.release_idle_memory();
+        }
         self.inbox.register(cx.waker());
         if let Some(control) = self.inbox.take_control() {
             return Poll::Ready(Step::Control(control));
@@ -439,6 +442,19 @@ impl<C: Send + Sync + 'static> Driver<C> {
             return Poll::Ready(Step::Timer);
         }
         Poll::Pending
+    }
+
+    /// An idle connection keeps no queue capacity: it is what most connections are.
+    fn release_idle_memory(&mut self) {
+        if self.pending_out.is_empty() && self.pending_out.capacity() > 0 {
+            self.pending_out = VecDeque::new();
+        }
+        if self.in_flight.is_empty() && self.in_flight.capacity() > 0 {
+            self.in_flight = VecDeque::new();
+        }
+        if self.held.is_empty() && self.held.capacity() > 0 {
+            self.held = HashMap::new();
+        }
     }
 
     /// Hands queued messages to tungstenite.
@@ -484,13 +500,20 @@ impl<C: Send + Sync + 'static> Driver<C> {
         {
             self.enter = None;
             Some(Step::Entered(finished))
-        } else if !self.handlers.is_empty()
-            && let Poll::Ready(Some((seq, token, finished))) = self.handlers.poll_next_unpin(cx)
+        } else if let Some(handlers) = self.handlers.as_mut()
+            && let Poll::Ready(Some((seq, token, finished))) = handlers.poll_next_unpin(cx)
         {
+            if handlers.is_empty() {
+                // No memory is held while no handler waits.
+                self.handlers = None;
+            }
             Some(Step::Done(seq, token, finished))
-        } else if !self.free.is_empty()
-            && let Poll::Ready(Some(frames)) = self.free.poll_next_unpin(cx)
+        } else if let Some(free) = self.free.as_mut()
+            && let Poll::Ready(Some(frames)) = free.poll_next_unpin(cx)
         {
+            if free.is_empty() {
+                self.free = None;
+            }
             Some(Step::Free(frames))
         } else {
             None
@@ -519,7 +542,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
     fn may_read(&self) -> bool {
         !self.read_done
             && self.enter.is_none()
-            && self.free.len() < crate::config::IN_FLIGHT
+            && self.free.as_ref().map_or(0, FuturesOrdered::len) < crate::config::IN_FLIGHT
             && !(self.draining.is_some() && self.core.app_state() == State::Connected)
     }
 
@@ -648,7 +671,9 @@ impl<C: Send + Sync + 'static> Driver<C> {
             }
             self.core.handle_pong(now);
             let future = free.start(&self.scope, kind == MessageKind::Binary, bytes);
-            self.free.push_back(future);
+            self.free
+                .get_or_insert_with(FuturesOrdered::new)
+                .push_back(future);
             return;
         }
         let received = self.core.handle_message(now, kind, bytes, &self.app.table);
@@ -675,7 +700,10 @@ impl<C: Send + Sync + 'static> Driver<C> {
                                 }
                                 self.finished(now, seq, token, finished);
                             }
-                            Poll::Pending => self.handlers.push(running),
+                            Poll::Pending => self
+                                .handlers
+                                .get_or_insert_with(FuturesUnordered::new)
+                                .push(running),
                         }
                     }
                     Err(failure) => self.complete(now, seq, token, Outcome::Fail(failure)),
@@ -887,7 +915,9 @@ impl<C: Send + Sync + 'static> Driver<C> {
         if self.core.app_state() != State::Connected {
             return;
         }
-        let idle = self.in_flight.is_empty() && self.free.is_empty() && self.enter.is_none();
+        let idle = self.in_flight.is_empty()
+            && self.free.as_ref().is_none_or(FuturesOrdered::is_empty)
+            && self.enter.is_none();
         if idle || self.clock >= deadline {
             if !idle {
                 debug!(
@@ -902,12 +932,8 @@ impl<C: Send + Sync + 'static> Driver<C> {
 
     /// Drops every running handler and abandons its request in the core.
     fn cancel_handlers(&mut self) {
-        if !self.handlers.is_empty() {
-            self.handlers = FuturesUnordered::new();
-        }
-        if !self.free.is_empty() {
-            self.free = FuturesOrdered::new();
-        }
+        self.handlers = None;
+        self.free = None;
         self.held.clear();
         for (_, token) in self.in_flight.drain(..) {
             let _ = self.core.abandon(token);
