@@ -252,6 +252,15 @@ impl<'a> RawField<'a> {
 
 /// The frame type a `type` member names.
 fn frame_type(body: &[u8], escaped: bool) -> Option<FrameType> {
+    if cfg!(not(target_os = "none")) && !escaped {
+        return match body {
+            b"request" => Some(FrameType::Request),
+            b"response" => Some(FrameType::Response),
+            b"event" => Some(FrameType::Event),
+            b"response.error" => Some(FrameType::ResponseError),
+            _ => None,
+        };
+    }
     const NAMES: [&str; 4] = [
         FrameType::ALL[0].as_str(),
         FrameType::ALL[1].as_str(),
@@ -283,6 +292,17 @@ enum Key {
 impl Key {
     #[inline]
     fn classify(body: &[u8], escaped: bool) -> Option<Self> {
+        // Hosted targets: the common case (a plain key) as a match, for speed.
+        if cfg!(not(target_os = "none")) && !escaped {
+            return match body {
+                b"id" => Some(Self::Id),
+                b"type" => Some(Self::Type),
+                b"endpoint" => Some(Self::Endpoint),
+                b"kind" => Some(Self::Kind),
+                b"data" => Some(Self::Data),
+                _ => None,
+            };
+        }
         const KEYS: [Key; 5] = [Key::Id, Key::Type, Key::Endpoint, Key::Kind, Key::Data];
         const NAMES: [&str; 5] = ["id", "type", "endpoint", "kind", "data"];
         KEYS.get(which(body, escaped, &NAMES)?).copied()
