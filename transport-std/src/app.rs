@@ -103,7 +103,11 @@ impl RouteTable {
 
 impl Routes for RouteTable {
     fn route(&self, endpoint: &Str<'_>) -> Option<RouteId> {
-        let index = self.names.iter().position(|name| *endpoint == **name)?;
+        let index = match endpoint.as_plain() {
+            // The usual case: a name without escapes, compared as plain text.
+            Some(plain) => self.names.iter().position(|name| *name == plain),
+            None => self.names.iter().position(|name| *endpoint == **name),
+        }?;
         u16::try_from(index).ok().map(RouteId)
     }
 }

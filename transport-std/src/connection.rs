@@ -8,7 +8,7 @@
 //! 3. wait for one input, in this order: a control command (shutdown, close), the timer,
 //!    then — only while nothing is waiting to be written — an event from a handler, the
 //!    enter hook, a finished handler, an event from the server handle, a message from the
-//!    socket (the clock is read once per input);
+//!    socket (inputs taken back to back share a reading of the clock);
 //! 4. feed it to the core: `handle_message`, `handle_pong`, `handle_close`,
 //!    `handle_timeout`, `handle_transport_closed`, or a command (`respond`, `fail`,
 //!    `send_event`, `close`).
@@ -63,6 +63,9 @@ use crate::time;
 
 /// Inputs taken before output is flushed.
 pub(crate) const BATCH: usize = 64;
+
+/// Inputs taken back to back that share one reading of the clock.
+const CLOCK_EVERY: usize = 8;
 
 /// The encode buffer starts at this size and grows up to the message limit.
 const OUT_MIN: usize = 2 * 1024;
@@ -356,9 +359,12 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 self.arm_timer();
             }
             let step = poll_fn(|cx| self.poll_step(cx)).await;
-            // One clock read per step: for the step, and for the outputs that follow it.
-            self.clock = tokio::time::Instant::now();
-            now = time::to_core(self.clock);
+            // The clock is read at the start of each batch, every `CLOCK_EVERY` inputs
+            // within one, and for the timer: inputs taken back to back share a reading.
+            if self.batch <= 1 || self.batch % CLOCK_EVERY == 0 || matches!(step, Step::Timer) {
+                self.clock = tokio::time::Instant::now();
+                now = time::to_core(self.clock);
+            }
             self.apply(now, step);
         }
     }
