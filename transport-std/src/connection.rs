@@ -361,7 +361,10 @@ impl<C: Send + Sync + 'static> Driver<C> {
             let step = poll_fn(|cx| self.poll_step(cx)).await;
             // The clock is read at the start of each batch, every `CLOCK_EVERY` inputs
             // within one, and for the timer: inputs taken back to back share a reading.
-            if self.batch <= 1 || self.batch % CLOCK_EVERY == 0 || matches!(step, Step::Timer) {
+            if self.batch <= 1
+                || self.batch.is_multiple_of(CLOCK_EVERY)
+                || matches!(step, Step::Timer)
+            {
                 self.clock = tokio::time::Instant::now();
                 now = time::to_core(self.clock);
             }
