@@ -11,8 +11,10 @@
 //!   [`ValueError::ScratchTooSmall`] when longer than the buffer;
 //! - integers are integers (no fraction or exponent) that fit the type, read within 64 bits
 //!   (`i128`/`u128` fields take only values that fit in `i64`/`u64`); floats take any number;
-//! - structs are read from an object or an array; enums from a string (unit variants) or an
-//!   object of one member (`{"Variant": …}`); bytes from a string or an array of numbers;
+//! - structs (and struct variants) are read from objects only: serde_json also takes an array
+//!   of the fields in order, which the published schemas (an object with named members) do
+//!   not allow; enums from a string (unit variants) or an object of one member
+//!   (`{"Variant": …}`); bytes from a string or an array of numbers;
 //! - map keys are strings (integer-keyed maps are not read);
 //! - unknown members are skipped (validated, not interpreted).
 
@@ -353,10 +355,7 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de, '_> {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value> {
-        match self.peek() {
-            Some(b'[') => self.deserialize_seq(visitor),
-            _ => self.deserialize_map(visitor),
-        }
+        self.deserialize_map(visitor)
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
