@@ -4,8 +4,6 @@
 //! gives (`testdata/default-profile-replies.tsv`). Where neither profile reproduces the seed
 //! (it drops the connection, or rewrites `data`), both send `testdata/seed-differences.tsv`.
 
-use std::collections::HashMap;
-
 use protocol_core::connection::{Failure, RequestToken, ServerReceived};
 use protocol_core::{
     Config, Data, Duration, ErrorBody, Event, Instant, JsonCodec, MessageKind, Profile,
@@ -194,105 +192,22 @@ impl Game {
     }
 }
 
-/// One recorded exchange.
-struct Case {
-    name: String,
-    /// Client steps and the server frames seen, in order.
-    steps: Vec<Step>,
-}
+#[path = "../testdata/exchanges.rs"]
+mod exchanges;
 
-#[derive(Debug, Clone, PartialEq)]
-enum Step {
-    Text(Vec<u8>),
-    Binary(Vec<u8>),
-    ClientClose(u16),
-    Received(String),
-    Dropped,
-}
-
-fn unplaceholder(line: &str) -> String {
-    line.replace("<7f>", "\u{7f}")
-        .replace("<U+2028>", "\u{2028}")
-}
-
-fn parse_exchanges() -> Vec<Case> {
-    let text = include_str!("../testdata/seed000-exchanges.txt");
-    let mut cases: Vec<Case> = Vec::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') || l.starts_with("###"))
-    {
-        if let Some(name) = line.strip_prefix("### ") {
-            cases.push(Case {
-                name: name.to_string(),
-                steps: Vec::new(),
-            });
-            continue;
-        }
-        let steps = &mut cases.last_mut().expect("a case header first").steps;
-        if let Some(frame) = line.strip_prefix("  < T ") {
-            steps.push(Step::Received(unplaceholder(frame)));
-        } else if let Some(frame) = line.strip_prefix("  > T ") {
-            steps.push(Step::Text(frame.as_bytes().to_vec()));
-        } else if let Some(frame) = line.strip_prefix("  > B b'") {
-            steps.push(Step::Binary(
-                frame.trim_end_matches('\'').as_bytes().to_vec(),
-            ));
-        } else if let Some(code) = line.strip_prefix("  > CLOSE ") {
-            steps.push(Step::ClientClose(code.parse().unwrap()));
-        } else if line.starts_with("  CLOSED") {
-            steps.push(Step::Dropped);
-        } else if let Some(Step::Text(frame)) = steps.last_mut() {
-            // A text frame spanning lines (json-whitespace).
-            frame.push(b'\n');
-            frame.extend_from_slice(line.as_bytes());
-        } else {
-            panic!("unparsed line {line:?}");
-        }
-    }
-    cases
-}
-
-fn query_of(case: &str) -> &'static str {
-    match case {
-        "no-game-id-enter-fails" => "",
-        "game-id-not-int" => "game_id=abc",
-        _ => "game_id=1",
-    }
-}
-
-fn table(text: &str) -> HashMap<String, Vec<String>> {
-    text.lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let (case, reply) = l.split_once('\t').unwrap();
-            (
-                case.to_string(),
-                reply.split('|').map(str::to_string).collect(),
-            )
-        })
-        .collect()
-}
+use exchanges::{
+    Case, Step, client_frame, default_replies, parse_exchanges, query_of, seed_differences,
+    server_frames,
+};
 
 /// Replays `case` in `profile`; returns every frame sent and whether an exit was reported.
 fn replay(case: &Case, profile: Profile) -> Game {
     let mut game = Game::connect(profile, query_of(&case.name));
     for step in &case.steps {
         match step {
-            Step::Text(frame) if case.name == "json-deep-nesting-2000" => {
-                // The recorder cut this line at 300 characters; this is the frame it sent.
-                assert!(
-                    frame
-                        .starts_with(br#"{"id":"d","type":"request","endpoint":"echo","data":[[["#)
-                );
-                let full = format!(
-                    r#"{{"id":"d","type":"request","endpoint":"echo","data":{}{}}}"#,
-                    "[".repeat(2000),
-                    "]".repeat(2000)
-                );
-                game.receive(MessageKind::Text, full.as_bytes());
+            Step::Text(frame) if !game.rejected => {
+                game.receive(MessageKind::Text, &client_frame(&case.name, frame));
             }
-            Step::Text(frame) if !game.rejected => game.receive(MessageKind::Text, frame),
             Step::Binary(frame) if !game.rejected => game.receive(MessageKind::Binary, frame),
             Step::ClientClose(code) if !game.rejected => {
                 game.settle();
@@ -306,23 +221,13 @@ fn replay(case: &Case, profile: Profile) -> Game {
     game
 }
 
-fn server_frames(case: &Case) -> Vec<String> {
-    case.steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Received(frame) => Some(frame.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 const CONNECT_EVENTS: usize = 2;
 
 #[test]
 fn seed000_profile_reproduces_every_recorded_answer() {
     let cases = parse_exchanges();
     assert_eq!(cases.len(), 34, "27 exchanges in A.1 and 7 in A.1b");
-    let differences = table(include_str!("../testdata/seed-differences.tsv"));
+    let differences = seed_differences();
     let mut byte_compared = 0;
     for case in &cases {
         let game = replay(case, Profile::Seed000);
@@ -355,8 +260,8 @@ fn seed000_profile_reproduces_every_recorded_answer() {
 #[test]
 fn default_profile_answers_as_the_spec_says() {
     let cases = parse_exchanges();
-    let differences = table(include_str!("../testdata/seed-differences.tsv"));
-    let default_replies = table(include_str!("../testdata/default-profile-replies.tsv"));
+    let differences = seed_differences();
+    let default_replies = default_replies();
     for case in &cases {
         let game = replay(case, Profile::Default);
         let recorded = server_frames(case);

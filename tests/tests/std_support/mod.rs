@@ -5,7 +5,6 @@
 #[path = "../../../transport-std/examples/game/app.rs"]
 pub mod game;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -189,121 +188,20 @@ pub fn open_fds() -> usize {
 
 // ---- The seed-000 recordings ----
 
-/// One recorded exchange.
-pub struct Case {
-    pub name: String,
-    pub steps: Vec<Step>,
-}
+#[path = "../../../protocol-core/testdata/exchanges.rs"]
+mod exchanges;
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Step {
-    Text(Vec<u8>),
-    Binary(Vec<u8>),
-    ClientClose(u16),
-    Received(String),
-    Dropped,
-}
+#[allow(unused_imports)] // Each test binary uses its own part.
+pub use exchanges::{
+    Case, Step, client_frame, default_replies, parse_exchanges, seed_differences, server_frames,
+};
 
-fn unplaceholder(line: &str) -> String {
-    line.replace("<7f>", "\u{7f}")
-        .replace("<U+2028>", "\u{2028}")
-}
-
-pub fn parse_exchanges() -> Vec<Case> {
-    let text = include_str!("../../../protocol-core/testdata/seed000-exchanges.txt");
-    let mut cases: Vec<Case> = Vec::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') || l.starts_with("###"))
-    {
-        if let Some(name) = line.strip_prefix("### ") {
-            cases.push(Case {
-                name: name.to_string(),
-                steps: Vec::new(),
-            });
-            continue;
-        }
-        let steps = &mut cases.last_mut().expect("a case header first").steps;
-        if let Some(frame) = line.strip_prefix("  < T ") {
-            steps.push(Step::Received(unplaceholder(frame)));
-        } else if let Some(frame) = line.strip_prefix("  > T ") {
-            steps.push(Step::Text(frame.as_bytes().to_vec()));
-        } else if let Some(frame) = line.strip_prefix("  > B b'") {
-            steps.push(Step::Binary(
-                frame.trim_end_matches('\'').as_bytes().to_vec(),
-            ));
-        } else if let Some(code) = line.strip_prefix("  > CLOSE ") {
-            steps.push(Step::ClientClose(code.parse().unwrap()));
-        } else if line.starts_with("  CLOSED") {
-            steps.push(Step::Dropped);
-        } else if let Some(Step::Text(frame)) = steps.last_mut() {
-            // A text frame spanning lines (json-whitespace).
-            frame.push(b'\n');
-            frame.extend_from_slice(line.as_bytes());
-        } else {
-            panic!("unparsed line {line:?}");
-        }
+/// The query each recorded case connected with, with its `?`.
+pub fn query_of(case: &str) -> String {
+    match exchanges::query_of(case) {
+        "" => String::new(),
+        query => format!("?{query}"),
     }
-    cases
-}
-
-/// The query each recorded case connected with.
-pub fn query_of(case: &str) -> &'static str {
-    match case {
-        "no-game-id-enter-fails" => "",
-        "game-id-not-int" => "?game_id=abc",
-        _ => "?game_id=1",
-    }
-}
-
-pub fn table(text: &str) -> HashMap<String, Vec<String>> {
-    text.lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let (case, reply) = l.split_once('\t').unwrap();
-            (
-                case.to_string(),
-                reply.split('|').map(str::to_string).collect(),
-            )
-        })
-        .collect()
-}
-
-pub fn seed_differences() -> HashMap<String, Vec<String>> {
-    table(include_str!(
-        "../../../protocol-core/testdata/seed-differences.tsv"
-    ))
-}
-
-pub fn default_replies() -> HashMap<String, Vec<String>> {
-    table(include_str!(
-        "../../../protocol-core/testdata/default-profile-replies.tsv"
-    ))
-}
-
-pub fn server_frames(case: &Case) -> Vec<String> {
-    case.steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Received(frame) => Some(frame.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The frame a client step sends (the deep-nesting line was cut at 300 characters by the
-/// recorder; this is the frame it sent).
-pub fn client_frame(case: &str, frame: &[u8]) -> Vec<u8> {
-    if case == "json-deep-nesting-2000" {
-        assert!(frame.starts_with(br#"{"id":"d","type":"request","endpoint":"echo","data":[[["#));
-        return format!(
-            r#"{{"id":"d","type":"request","endpoint":"echo","data":{}{}}}"#,
-            "[".repeat(2000),
-            "]".repeat(2000)
-        )
-        .into_bytes();
-    }
-    frame.to_vec()
 }
 
 /// Replays `case` over a real WebSocket: sends its client frames, reads `expected` server
