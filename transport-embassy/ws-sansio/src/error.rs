@@ -20,6 +20,9 @@ pub enum ProtocolError {
     ControlFrameTooLong,
     /// A 64-bit payload length with its most significant bit set.
     PayloadLengthOverflow,
+    /// A payload length in a longer encoding than it needs (RFC 6455 §5.2: the minimal
+    /// number of bytes must be used).
+    NonMinimalLength,
     /// A server received a frame without a mask.
     UnmaskedFrame,
     /// A client received a masked frame.
@@ -53,6 +56,7 @@ impl ProtocolError {
             | Self::FragmentedControlFrame
             | Self::ControlFrameTooLong
             | Self::PayloadLengthOverflow
+            | Self::NonMinimalLength
             | Self::UnmaskedFrame
             | Self::MaskedFrame
             | Self::UnexpectedContinuation
@@ -71,6 +75,7 @@ impl fmt::Display for ProtocolError {
             Self::FragmentedControlFrame => "fragmented control frame",
             Self::ControlFrameTooLong => "control frame payload over 125 bytes",
             Self::PayloadLengthOverflow => "64-bit payload length with the top bit set",
+            Self::NonMinimalLength => "payload length not in its shortest encoding",
             Self::UnmaskedFrame => "unmasked frame from a client",
             Self::MaskedFrame => "masked frame from a server",
             Self::UnexpectedContinuation => "continuation frame without a message in progress",

@@ -86,8 +86,8 @@ impl FrameHeader {
     /// Returns the header and its length in bytes, [`Status::Incomplete`] when `buf`
     /// is a valid prefix of a header, or the protocol error of a malformed header.
     /// Checks that need only the header are made here: reserved bits, reserved
-    /// opcodes, control frame length and fragmentation, and the 64-bit length's top
-    /// bit. Masking rules depend on the role and are checked by [`Connection`](crate::Connection).
+    /// opcodes, control frame length and fragmentation, the 64-bit length's top bit, and
+    /// that the length is in its shortest encoding. Masking rules depend on the role and are checked by [`Connection`](crate::Connection).
     pub fn parse(buf: &[u8]) -> Result<Status<(Self, usize)>, ProtocolError> {
         let [first, second, ..] = *buf else {
             return Ok(Status::Incomplete);
@@ -117,6 +117,14 @@ impl FrameHeader {
         };
         if short_len == 127 && payload_len >> 63 != 0 {
             return Err(ProtocolError::PayloadLengthOverflow);
+        }
+        let shortest = match short_len {
+            126 => payload_len >= 126,
+            127 => payload_len > 0xFFFF,
+            _ => true,
+        };
+        if !shortest {
+            return Err(ProtocolError::NonMinimalLength);
         }
         let mask = <[u8; 4]>::try_from(mask).ok();
         Ok(Status::Complete((

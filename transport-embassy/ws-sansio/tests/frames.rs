@@ -47,11 +47,11 @@ fn extended_16_and_64_bit_lengths_are_decoded() {
 }
 
 #[test]
-fn non_minimal_length_encoding_is_accepted() {
-    // Length 5 written with the 16-bit form.
+fn a_client_refuses_a_length_not_in_its_shortest_encoding() {
+    // Length 5 written with the 16-bit form (RFC 6455 §5.2: the minimal number of bytes).
     let input = [0x82, 126, 0, 5, 1, 2, 3, 4, 5];
     let (seen, _, _) = client_sees(&input, BIG, usize::MAX);
-    assert_eq!(seen, [Seen::Binary(vec![1, 2, 3, 4, 5])]);
+    assert_eq!(seen[0], Seen::Error(ProtocolError::NonMinimalLength));
 }
 
 #[test]
@@ -244,6 +244,34 @@ fn rejects_64_bit_length_with_top_bit_set() {
             sent_close(1002)
         ]
     );
+}
+
+#[test]
+fn rejects_lengths_not_in_their_shortest_encoding() {
+    // 125 bytes in the 16-bit form, 65,535 in the 64-bit form: each fits a shorter one.
+    for (short, extended) in [
+        (126u8, 125u64.to_be_bytes()[6..].to_vec()),
+        (126, 0u64.to_be_bytes()[6..].to_vec()),
+        (127, 0xFFFFu64.to_be_bytes().to_vec()),
+        (127, 126u64.to_be_bytes().to_vec()),
+    ] {
+        let mut input = vec![0x82, 0x80 | short];
+        input.extend_from_slice(&extended);
+        input.extend_from_slice(&MASK);
+        let (seen, _, _) = server_sees(&input, BIG, usize::MAX);
+        assert_eq!(
+            seen,
+            [
+                Seen::Error(ProtocolError::NonMinimalLength),
+                sent_close(1002)
+            ],
+            "{short} {extended:?}"
+        );
+    }
+    // The smallest lengths of each form are accepted.
+    let payload = vec![7u8; 126];
+    let (seen, _, _) = server_sees(&client_frame(0x82, &payload), BIG, usize::MAX);
+    assert_eq!(seen, [Seen::Binary(payload)]);
 }
 
 // ---- fragmentation ----
