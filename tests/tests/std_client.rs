@@ -162,6 +162,29 @@ async fn a_request_times_out_and_the_connection_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_past_the_pending_bound_is_refused_and_the_others_complete() {
+    let server = game_server().await;
+    let client = connected(&server.url("/ws")).await;
+    // `sleep` answers after `data` seconds: 64 requests stay pending; the 65th (sent last:
+    // `join_all` polls in order) is refused by the client's core without reaching the wire.
+    let requests = (0..=transport_std::client::MAX_PENDING)
+        .map(|_| client.request_raw("sleep", b"1".to_vec(), None));
+    let answers = guard("65 requests", futures_util::future::join_all(requests)).await;
+    let (refused, served) = answers.split_last().unwrap();
+    assert_eq!(served.len(), transport_std::client::MAX_PENDING);
+    assert!(served.iter().all(|a| a == &Ok(b"1".to_vec())), "{served:?}");
+    assert!(
+        matches!(refused, Err(ClientError::Protocol(m)) if m.contains("TooManyPending")),
+        "{refused:?}"
+    );
+    // The bound is per moment: with the 64 answered, requests go through again.
+    let again = guard("echo", client.request_raw("echo", b"2".to_vec(), None)).await;
+    assert_eq!(again, Ok(b"2".to_vec()));
+    guard("close", client.close(1000, "")).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_with_code_and_reason() {
     let server = game_server().await;
     let mut client = connected(&server.url("/ws")).await;
