@@ -169,8 +169,10 @@ fn an_idle_connection_costs_a_bounded_amount_of_server_memory() {
         per_connection > 4096,
         "at least the read buffer: {per_connection}"
     );
+    // The target for resident memory per idle connection is 16 KiB (docs/benchmarks.md);
+    // the heap is most of it.
     assert!(
-        per_connection < 32 * 1024,
+        per_connection < 16 * 1024,
         "{per_connection} bytes per idle connection"
     );
     assert!(

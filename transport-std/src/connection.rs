@@ -3,8 +3,8 @@
 //! The loop, once per step:
 //! 1. hand the core's outputs to the socket: `poll_transmit` until `None` (replies the core
 //!    composed, pings, close frames), then `poll_event` (the exit comes last);
-//! 2. arm the one timer at `poll_timeout` (or the shutdown deadline, if earlier), once per
-//!    batch and again before the task sleeps;
+//! 2. arm the one timer at `poll_timeout` (or the shutdown deadline, if earlier) before
+//!    the task sleeps, and every `ARM_EVERY` inputs taken back to back;
 //! 3. wait for one input, in this order: a control command (shutdown, close), the timer,
 //!    then — only while nothing is waiting to be written — an event from a handler, the
 //!    enter hook, a finished handler, an event from the server handle, a message from the
@@ -66,6 +66,12 @@ pub(crate) const BATCH: usize = 64;
 
 /// Inputs taken back to back that share one reading of the clock.
 const CLOCK_EVERY: usize = 8;
+
+/// Queue capacity an idle connection keeps (the smallest a `VecDeque` allocates).
+const KEEP_QUEUED: usize = 4;
+
+/// Inputs taken back to back between two settings of the timer.
+const ARM_EVERY: usize = 16;
 
 /// The encode buffer starts at this size and grows up to the message limit.
 const OUT_MIN: usize = 2 * 1024;
@@ -354,8 +360,9 @@ impl<C: Send + Sync + 'static> Driver<C> {
                     other => debug!(?other, "event"),
                 }
             }
-            if self.batch == 0 {
-                // Once per batch, and in `wait` before the task sleeps.
+            if self.batch > 0 && self.batch.is_multiple_of(ARM_EVERY) {
+                // For a connection that never runs out of input; otherwise `wait` arms it
+                // before the task sleeps.
                 self.arm_timer();
             }
             let step = poll_fn(|cx| self.poll_step(cx)).await;
@@ -414,7 +421,12 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 Poll::Ready(Ok(())) => {
                     self.needs_flush = false;
                     self.batch = 0;
-                    Poll::Ready(Step::Flushed)
+                    if self.read_done {
+                        // The loop decides whether the transport is done.
+                        Poll::Ready(Step::Flushed)
+                    } else {
+                        self.wait(cx, true)
+                    }
                 }
                 Poll::Ready(Err(error)) => Poll::Ready(Step::WriteError(error)),
                 Poll::Pending => self.wait(cx, true),
@@ -453,12 +465,13 @@ impl<C: Send + Sync + 'static> Driver<C> {
         Poll::Pending
     }
 
-    /// An idle connection keeps no queue capacity: it is what most connections are.
+    /// An idle connection gives back the queue capacity a burst left (it keeps the
+    /// smallest allocation, so that one request at a time allocates nothing).
     fn release_idle_memory(&mut self) {
-        if self.pending_out.is_empty() && self.pending_out.capacity() > 0 {
+        if self.pending_out.is_empty() && self.pending_out.capacity() > KEEP_QUEUED {
             self.pending_out = VecDeque::new();
         }
-        if self.in_flight.is_empty() && self.in_flight.capacity() > 0 {
+        if self.in_flight.is_empty() && self.in_flight.capacity() > KEEP_QUEUED {
             self.in_flight = VecDeque::new();
         }
         if self.held.is_empty() && self.held.capacity() > 0 {

@@ -144,6 +144,7 @@ impl Mailbox {
     }
 
     /// Whether anything is queued (a peek: the task's waker is not registered).
+    #[inline]
     pub(crate) fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
     }
@@ -158,11 +159,23 @@ impl Mailbox {
         item
     }
 
+    #[inline]
     pub(crate) fn take_control(&self) -> Option<Control> {
+        if !self.is_ready() {
+            return None;
+        }
         self.take(|queues, _| pop(&mut queues.control))
     }
 
+    #[inline]
     pub(crate) fn take_event(&self) -> Option<Outbound> {
+        if !self.is_ready() {
+            return None;
+        }
+        self.take_event_locked()
+    }
+
+    fn take_event_locked(&self) -> Option<Outbound> {
         let mut was_full = false;
         let event = self.take(|queues, capacity| {
             was_full = queues.events.len() >= capacity;
@@ -174,7 +187,11 @@ impl Mailbox {
         event
     }
 
+    #[inline]
     pub(crate) fn take_push(&self) -> Option<Outbound> {
+        if !self.is_ready() {
+            return None;
+        }
         self.take(|queues, _| pop(&mut queues.pushes))
     }
 
