@@ -539,6 +539,50 @@ async fn a_full_event_queue_drops_new_events_and_counts_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_stops_a_reconnect_attempt_in_progress() {
+    let server = game_server().await;
+    let proxy = Proxy::start(server.addr, None).await;
+    let mut client = guard(
+        "connect",
+        Client::builder(format!("ws://{}/ws", proxy.addr))
+            .query("game_id", "7")
+            .reconnect(quick_backoff(50))
+            // Far beyond the hang guard: only the close can end the attempt in time.
+            .handshake_timeout(Duration::from_secs(120))
+            .connect(),
+    )
+    .await
+    .expect("connect");
+    expect_connect_events(&mut client).await;
+
+    // The next upstream takes TCP connections and never answers the upgrade.
+    let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    *proxy.upstream.lock().unwrap() = silent.local_addr().unwrap();
+    let held = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&held);
+    let silent = tokio::spawn(async move {
+        let mut streams = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            streams.push(stream);
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    proxy.cut();
+    guard("a reconnect attempt under way", async {
+        while held.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    guard("close during the attempt", client.close(1000, "")).await;
+    let notice = guard("closed", client.next_event::<GameEvents>()).await;
+    assert!(matches!(notice, Some(Notice::Closed { .. })), "{notice:?}");
+    silent.abort();
+    drop(proxy);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handshake_that_never_completes_fails_after_the_handshake_timeout() {
     // Accepts TCP connections and never answers the upgrade request.
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

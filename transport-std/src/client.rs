@@ -732,25 +732,23 @@ impl Driver {
             }
             let delay = backoff.delay(attempt, self.jitter.next_unit());
             attempt += 1;
-            let sleep = tokio::time::sleep(delay);
-            tokio::pin!(sleep);
-            // Requests made while reconnecting fail at once; a close stops the retries.
-            loop {
-                tokio::select! {
-                    () = &mut sleep => break,
-                    command = self.commands.recv() => match command {
-                        None => return Err(ClientError::Disconnected),
-                        Some(Command::Request { reply, .. }) => {
-                            let _ = reply.send(Err(ClientError::Disconnected));
-                        }
-                        Some(Command::Close { done, .. }) => {
-                            let _ = done.send(());
-                            return Err(ClientError::Disconnected);
-                        }
-                    },
-                }
+            // The wait and the attempt itself both give way to the caller: requests made
+            // while reconnecting fail at once, and a close stops the retries (an attempt in
+            // progress is dropped, with its TCP connection).
+            if serve_while_reconnecting(&mut self.commands, tokio::time::sleep(delay))
+                .await
+                .is_none()
+            {
+                return Err(ClientError::Disconnected);
             }
-            match open(&self.builder, self.connector.clone()).await {
+            let attempt_made = serve_while_reconnecting(
+                &mut self.commands,
+                open(&self.builder, self.connector.clone()),
+            );
+            let Some(result) = attempt_made.await else {
+                return Err(ClientError::Disconnected);
+            };
+            match result {
                 Ok((session, ws)) => return Ok((session, ws, attempt)),
                 Err(error @ ClientError::Rejected { status }) if (400..500).contains(&status) => {
                     return Err(error);
@@ -1045,6 +1043,31 @@ fn message_of(kind: MessageKind, bytes: &[u8]) -> Message {
     match kind {
         MessageKind::Text => Message::text(String::from_utf8_lossy(bytes).into_owned()),
         _ => Message::binary(bytes.to_vec()),
+    }
+}
+
+/// Runs `future` while answering the caller's commands as a reconnecting client does:
+/// requests fail at once with [`ClientError::Disconnected`]; a close (or the client dropped)
+/// ends the wait, and `None` says so.
+async fn serve_while_reconnecting<F: std::future::Future>(
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    future: F,
+) -> Option<F::Output> {
+    tokio::pin!(future);
+    loop {
+        tokio::select! {
+            output = &mut future => return Some(output),
+            command = commands.recv() => match command {
+                None => return None,
+                Some(Command::Request { reply, .. }) => {
+                    let _ = reply.send(Err(ClientError::Disconnected));
+                }
+                Some(Command::Close { done, .. }) => {
+                    let _ = done.send(());
+                    return None;
+                }
+            },
+        }
     }
 }
 
