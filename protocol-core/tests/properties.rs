@@ -159,6 +159,52 @@ proptest! {
         json_differential(text.as_bytes());
     }
 
+    /// Subprotocol negotiation against its rule: offered names are comma-separated and
+    /// trimmed; the first one we speak wins; none offered means JSON and no header in the
+    /// answer; only names we do not speak are refused.
+    #[test]
+    fn subprotocol_negotiation(
+        offered in prop::option::of(prop::collection::vec(
+            (
+                prop::sample::select(vec![
+                    "quartet.v1.json", "quartet.v1.postcard", "quartet.v1.JSON", "chat", "", "x,y",
+                ]),
+                prop::sample::select(vec!["", " ", "\t"]),
+            ),
+            0..5,
+        )),
+    ) {
+        use protocol_core::codec::{AnyCodec, CodecSet, negotiate};
+        let header = offered.as_ref().map(|parts| {
+            parts
+                .iter()
+                .map(|(name, pad)| format!("{pad}{name}{pad}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        let names: Vec<String> = header
+            .iter()
+            .flat_map(|h| h.split(','))
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let result = negotiate::<AnyCodec>(header.as_deref());
+        if names.is_empty() {
+            let negotiated = result.expect("nothing offered: JSON");
+            prop_assert_eq!(negotiated.codec, AnyCodec::Json);
+            prop_assert_eq!(negotiated.subprotocol, None);
+        } else {
+            match names.iter().find(|n| *n == "quartet.v1.json" || *n == "quartet.v1.postcard") {
+                Some(first) => {
+                    let negotiated = result.expect("a name we speak was offered");
+                    prop_assert_eq!(negotiated.subprotocol, Some(first.as_str()));
+                    prop_assert_eq!(negotiated.codec.subprotocol(), first.as_str());
+                }
+                None => prop_assert!(result.is_err()),
+            }
+        }
+    }
+
     #[test]
     fn decoders_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
         decode_json(&bytes);
