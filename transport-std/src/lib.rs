@@ -3,9 +3,10 @@
 //!
 //! - One task per TCP connection. hyper serves its HTTP requests (plain routes,
 //!   `/healthz`); an upgrade is decided before the `101` (origin, subprotocol, the
-//!   application's decision hook, the enter hook's extractors), then the same task drives
-//!   the WebSocket: it reads, feeds the core, runs this connection's handlers inline,
-//!   and writes everything ready with one flush per batch.
+//!   application's decision hook, the enter hook's extractors), then one task (a new one,
+//!   holding only the driver's state) drives the WebSocket: it reads, feeds the core, runs
+//!   this connection's handlers inline, and writes everything ready with one flush per
+//!   batch.
 //! - An [`App`] is built from async handlers with typed data and results and typed
 //!   extractors ([`extract`]), plus an enter hook (its result is the `init` event) and an
 //!   exit hook that runs exactly once per accepted connection.

@@ -578,7 +578,8 @@ impl<C: Default + Send + Sync + 'static> Server<C> {
     }
 
     /// Accepts connections until shutdown begins, then waits for every connection to end.
-    /// Each connection runs in one task of its own. A failed `accept` (such as `EMFILE`,
+    /// Each connection runs in one task of its own (an upgraded one continues in a new task
+    /// that holds only the WebSocket driver's state). A failed `accept` (such as `EMFILE`,
     /// out of file descriptors) is logged and retried after `accept_backoff`.
     pub async fn run(self) {
         let Self {
