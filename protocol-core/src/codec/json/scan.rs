@@ -2,8 +2,8 @@
 //! tree. It reads the top-level object's members, hands back the raw bytes of the ones the
 //! envelope needs, and checks everything else for well-formedness (RFC 8259, strictly).
 //!
-//! Nesting is tracked in a bit stack of [`MAX_DEPTH`] bits (one per open container: object or
-//! array), in machine words, so the depth limit costs no recursion and 16 bytes.
+//! Nesting is tracked in a 128-bit stack (one bit per open container: object or array), so
+//! the depth limit costs no recursion and no memory.
 //!
 //! The scanner reads bytes and checks UTF-8 only where JSON allows anything but ASCII:
 //! inside strings. Everywhere else it accepts ASCII bytes only; a string that holds non-ASCII
@@ -19,12 +19,11 @@
 use crate::codec::{DecodeError, SyntaxError};
 use crate::limits::MAX_DEPTH;
 
-/// Bits per word of the nesting stack.
-const WORD_BITS: usize = Word::BITS as usize;
+const _: () = assert!(MAX_DEPTH <= 128, "the nesting stack is a u128");
 
 /// Open containers, innermost last: one bit each, 1 for an object, 0 for an array.
 struct Nesting {
-    bits: [Word; MAX_DEPTH.div_ceil(WORD_BITS)],
+    bits: u128,
     open: usize,
 }
 
@@ -33,30 +32,24 @@ impl Nesting {
     /// around this value).
     #[inline]
     fn push(&mut self, is_object: bool, outer: usize) -> bool {
-        let Some(word) = self.bits.get_mut(self.open / WORD_BITS) else {
-            return false;
-        };
         if outer + self.open + 1 > MAX_DEPTH {
             return false;
         }
-        let bit = 1 << (self.open % WORD_BITS);
-        *word = if is_object { *word | bit } else { *word & !bit };
+        self.bits = self.bits << 1 | u128::from(is_object);
         self.open += 1;
         true
     }
 
     #[inline]
     fn pop(&mut self) {
+        self.bits >>= 1;
         self.open = self.open.saturating_sub(1);
     }
 
     /// Whether the innermost open container is an object.
     #[inline]
     fn in_object(&self) -> bool {
-        let top = self.open.wrapping_sub(1);
-        self.bits
-            .get(top / WORD_BITS)
-            .is_some_and(|word| word >> (top % WORD_BITS) & 1 == 1)
+        self.bits & 1 == 1
     }
 }
 
@@ -368,10 +361,7 @@ impl<'a> Scanner<'a> {
     #[cfg_attr(not(target_os = "none"), inline(always))]
     fn walk_value(&mut self, depth: usize) -> Result<(), DecodeError> {
         // The containers open inside this value.
-        let mut nesting = Nesting {
-            bits: [0; MAX_DEPTH.div_ceil(WORD_BITS)],
-            open: 0,
-        };
+        let mut nesting = Nesting { bits: 0, open: 0 };
         loop {
             // Expecting a value.
             self.skip_ws();

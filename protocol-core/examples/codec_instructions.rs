@@ -1,0 +1,100 @@
+//! One codec operation repeated `N` times, for counting instructions with callgrind
+//! (`scripts/codec-instructions.sh` runs it with N = 0 and N = 10,000 and divides the
+//! difference): the deterministic companion of `benches/codec.rs`, same inputs.
+//!
+//! `cargo run --release -p protocol-core --example codec_instructions -- OP N`, OP one of
+//! `ours-json-decode`, `serde-json-decode`, `ours-json-encode`, `serde-json-encode`,
+//! `ours-postcard`.
+
+use std::hint::black_box;
+
+use protocol_core::{Codec, Data, Frame, JsonCodec, PostcardCodec, Str};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+const REQUEST: &[u8] = br#"{"id":"42","type":"request","endpoint":"echo","data":{"msg":"hello, world","n":42,"tags":["a","b","c"]}}"#;
+
+#[derive(Deserialize)]
+struct Req<'a> {
+    #[serde(borrow)]
+    id: &'a str,
+    #[allow(dead_code)] // Read to match the work the envelope does, never used.
+    r#type: &'a str,
+    #[serde(borrow)]
+    #[allow(dead_code)]
+    endpoint: &'a str,
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+#[derive(Serialize)]
+struct Resp<'a> {
+    id: &'a str,
+    r#type: &'a str,
+    data: &'a RawValue,
+}
+
+#[derive(Serialize)]
+struct Echo<'a> {
+    msg: &'a str,
+    n: u32,
+    tags: [&'a str; 3],
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let op = args.next().expect("an operation");
+    let n: usize = args.next().expect("a count").parse().expect("a number");
+    let Ok(Frame::Request { id, data, .. }) = JsonCodec::decode(REQUEST) else {
+        panic!("the request decodes");
+    };
+    let response = Frame::Response { id, data };
+    let req: Req<'_> = serde_json::from_slice(REQUEST).expect("serde_json reads it");
+    let resp = Resp {
+        id: req.id,
+        r#type: "response",
+        data: req.data,
+    };
+    let echo = Echo {
+        msg: "hello, world",
+        n: 42,
+        tags: ["a", "b", "c"],
+    };
+    let mut value = [0u8; 64];
+    let len = postcard::to_slice(&echo, &mut value).expect("fits").len();
+    let post_request = Frame::Request {
+        id: Str::new("42"),
+        endpoint: Str::new("echo"),
+        data: Data::new(&value[..len]),
+    };
+    let mut post = [0u8; 256];
+    let post_len = PostcardCodec::encode(&post_request, &mut post).expect("fits");
+    let post = &post[..post_len];
+    let mut out = [0u8; 256];
+    let mut vec = Vec::with_capacity(256);
+    for _ in 0..n {
+        match op.as_str() {
+            "ours-json-decode" => {
+                black_box(JsonCodec::decode(black_box(REQUEST)).is_ok());
+            }
+            "serde-json-decode" => {
+                black_box(serde_json::from_slice::<Req<'_>>(black_box(REQUEST)).is_ok());
+            }
+            "ours-json-encode" => {
+                black_box(JsonCodec::encode(black_box(&response), &mut out).ok());
+            }
+            "serde-json-encode" => {
+                vec.clear();
+                black_box(serde_json::to_writer(&mut vec, black_box(&resp)).is_ok());
+            }
+            "ours-postcard" => {
+                if let Ok(Frame::Request { id, data, .. }) = PostcardCodec::decode(black_box(post))
+                {
+                    let reply = Frame::Response { id, data };
+                    black_box(PostcardCodec::encode(&reply, &mut out).ok());
+                }
+            }
+            other => panic!("unknown operation {other}"),
+        }
+    }
+}
