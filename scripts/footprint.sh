@@ -257,8 +257,9 @@ keep the wire format and the API:
   (~2.4 KiB; it also panicked on `char` values). 64-bit integers are formatted with 32-bit
   division only, so no 64-bit division routine (~0.9 KiB) is linked.
 - Speed-only code applies on hosted targets only: the scanner's forced inlining and word-at-a-
-  time string skipping, direct key matching (bare metal matches names through one table);
-  the 64-bit deadline arithmetic and `Out::put_byte` have one copy on bare metal.
+  time string skipping, direct key matching (bare metal matches names through one table),
+  an object walker per caller (bare metal shares one through `dyn`); the 64-bit deadline
+  arithmetic and `Out::put_byte` have one copy on bare metal.
 - UTF-8 inside JSON strings is checked with core's validator, which the image links anyway.
 
 Where the postcard image's bytes go now (line tables of a debug-info build, rounded): the
