@@ -160,6 +160,8 @@ async fn alive(case: &str, client: &mut Client) {
 
 async fn replay(recording: &str) {
     let server = TestServer::start(seed002::app(), ServerConfig::new()).await;
+    // Messages answered with an `errors` report: each is counted in the server's `errors`.
+    let mut refused = 0;
     for (case, steps) in parse(recording) {
         let mut expected = 0;
         let mut client = connect(&server.url("/ws")).await.expect("connect");
@@ -172,10 +174,11 @@ async fn replay(recording: &str) {
                     .expect("send"),
                 Step::Expect(text) => {
                     expected += 1;
-                    match replaced(&case, expected) {
-                        Some(ours) => check(&case, ours, &recv_data(&mut client).await),
-                        None => check(&case, text, &recv_data(&mut client).await),
+                    let ours = replaced(&case, expected).unwrap_or(text);
+                    if ours.starts_with(r#"{"errors""#) {
+                        refused += 1;
                     }
+                    check(&case, ours, &recv_data(&mut client).await);
                 }
                 Step::Close(code) => {
                     close(&mut client, *code).await;
@@ -189,6 +192,7 @@ async fn replay(recording: &str) {
                     let ours = difference(&case)
                         .unwrap_or_else(|| panic!("{case}: an undocumented difference"));
                     if let Some(report) = ours {
+                        refused += 1;
                         let got = recv_data(&mut client).await;
                         let Received::Text(got) = got else {
                             panic!("{case}: {got:?}")
@@ -204,10 +208,39 @@ async fn replay(recording: &str) {
             close(&mut client, 1000).await;
         }
     }
-    server.stop().await;
+    let stats = server.stop().await.stats();
+    assert!(refused >= 5, "the recording has refusals");
+    assert_eq!(stats.errors, refused, "free-form failures are counted");
+    assert_eq!(stats.panics, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed002_replays_a3() {
     replay(RECORDING).await;
+}
+
+/// A free-form handler that panics: the fallback answers, and the server counts the panic
+/// and the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_free_form_handler_is_counted() {
+    async fn panics(_: seed002::NoParams) -> Result<(), transport_std::HandlerError> {
+        panic!("a handler bug");
+    }
+    let app = seed002::app().on("panic", panics);
+    let server = TestServer::start(app, ServerConfig::new()).await;
+    let mut client = connect(&server.url("/ws")).await.expect("connect");
+    send_text(&mut client, r#"{"type":"panic"}"#).await;
+    let Received::Text(report) = recv_data(&mut client).await else {
+        panic!("no report")
+    };
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["errors"][0]["type"], "internal_error", "{report}");
+    send_text(&mut client, PROBE).await;
+    assert_eq!(
+        recv_data(&mut client).await,
+        Received::Text(PROBE_REPLY.into())
+    );
+    close(&mut client, 1000).await;
+    let stats = server.stop().await.stats();
+    assert_eq!((stats.errors, stats.panics), (1, 1));
 }

@@ -54,7 +54,7 @@ use tracing::{Instrument, debug, warn};
 use crate::app::App;
 use crate::config::ReplyOrder;
 use crate::extract::{ConnectionId, Scope};
-use crate::free::Frame;
+use crate::free::{Frame, FreeOutcome};
 use crate::handler::{BoxFuture, Erased, HandlerError, Reply};
 use crate::limit::TokenBucket;
 use crate::mailbox::Inbox;
@@ -280,8 +280,8 @@ enum Step {
     Outbound(Outbound),
     Entered(Finished),
     Done(u64, RequestToken, Finished),
-    /// A free-form handler (or its fallback) finished: its frames.
-    Free(Vec<Frame>),
+    /// A free-form handler (or its fallback) finished: its frames, and how it fared.
+    Free(Vec<Frame>, FreeOutcome),
 }
 
 struct Driver<C> {
@@ -296,7 +296,7 @@ struct Driver<C> {
     /// Running handlers (those that did not finish when first polled).
     handlers: Option<FuturesUnordered<Running>>,
     /// Running free-form handlers; their frames are taken in arrival order.
-    free: Option<FuturesOrdered<BoxFuture<Vec<Frame>>>>,
+    free: Option<FuturesOrdered<BoxFuture<(Vec<Frame>, FreeOutcome)>>>,
     /// Unanswered requests (running or held), in arrival order.
     in_flight: VecDeque<(u64, RequestToken)>,
     /// Finished requests waiting for earlier ones (`ReplyOrder::InOrder`).
@@ -536,7 +536,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
             if free.is_empty() {
                 self.free = None;
             }
-            Some(Step::Free(frames))
+            Some(Step::Free(frames.0, frames.1))
         } else {
             None
         };
@@ -612,7 +612,15 @@ impl<C: Send + Sync + 'static> Driver<C> {
             Step::Read(read) => self.on_read(now, read),
             Step::Outbound(event) => self.on_outbound(now, &event),
             Step::Entered(finished) => self.on_entered(now, finished),
-            Step::Free(frames) => self.send_frames(frames),
+            Step::Free(frames, outcome) => {
+                if outcome != FreeOutcome::Handled {
+                    self.tally.errors += 1;
+                }
+                if outcome == FreeOutcome::Panicked {
+                    Counters::add(&self.shared.counters.panics, 1);
+                }
+                self.send_frames(frames);
+            }
             Step::Done(seq, token, finished) => self.finished(now, seq, token, finished),
         }
     }

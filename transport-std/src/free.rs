@@ -389,13 +389,14 @@ impl<C: Send + Sync + 'static> FreeRouter<C> {
         }
     }
 
-    /// Routes, decodes and starts the handler; the frames to send once it has finished.
+    /// Routes, decodes and starts the handler; once it has finished, the frames to send and
+    /// how the message fared (for the server's counters).
     pub(crate) fn start(
         &self,
         scope: &Scope<C>,
         binary: bool,
         bytes: &[u8],
-    ) -> BoxFuture<Vec<Frame>> {
+    ) -> BoxFuture<(Vec<Frame>, FreeOutcome)> {
         let incoming = Incoming {
             binary,
             bytes: Bytes::copy_from_slice(bytes),
@@ -416,12 +417,17 @@ impl<C: Send + Sync + 'static> FreeRouter<C> {
             let error = match started {
                 Err(error) => error,
                 Ok(future) => match AssertUnwindSafe(future).catch_unwind().await {
-                    Ok(Ok(frames)) => return frames,
+                    Ok(Ok(frames)) => return (frames, FreeOutcome::Handled),
                     Ok(Err(error)) => FreeError::Handler(error),
                     Err(_) => FreeError::Panic,
                 },
             };
-            match fallback {
+            let outcome = if matches!(error, FreeError::Panic) {
+                FreeOutcome::Panicked
+            } else {
+                FreeOutcome::Failed
+            };
+            let frames = match fallback {
                 Some(fallback) => match AssertUnwindSafe(fallback(incoming, error))
                     .catch_unwind()
                     .await
@@ -436,9 +442,21 @@ impl<C: Send + Sync + 'static> FreeRouter<C> {
                     tracing::debug!(%error, "free-form message not handled");
                     Vec::new()
                 }
-            }
+            };
+            (frames, outcome)
         })
     }
+}
+
+/// How a free-form message fared, for the server's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FreeOutcome {
+    /// Its handler answered.
+    Handled,
+    /// Not routed, data of the wrong shape, or the handler's error: counted in `errors`.
+    Failed,
+    /// The handler panicked: counted in `errors` and `panics`.
+    Panicked,
 }
 
 #[cfg(test)]
