@@ -54,7 +54,7 @@ use tracing::{Instrument, debug, warn};
 use crate::app::App;
 use crate::config::ReplyOrder;
 use crate::extract::{ConnectionId, Scope};
-use crate::free::{Frame, FreeOutcome};
+use crate::free::{Frame, FreeOutcome, FreeRun};
 use crate::handler::{BoxFuture, Erased, HandlerError, Reply};
 use crate::limit::TokenBucket;
 use crate::mailbox::Inbox;
@@ -296,7 +296,7 @@ struct Driver<C> {
     /// Running handlers (those that did not finish when first polled).
     handlers: Option<FuturesUnordered<Running>>,
     /// Running free-form handlers; their frames are taken in arrival order.
-    free: Option<FuturesOrdered<BoxFuture<(Vec<Frame>, FreeOutcome)>>>,
+    free: Option<FuturesOrdered<FreeRun>>,
     /// Unanswered requests (running or held), in arrival order.
     in_flight: VecDeque<(u64, RequestToken)>,
     /// Finished requests waiting for earlier ones (`ReplyOrder::InOrder`).

@@ -391,12 +391,7 @@ impl<C: Send + Sync + 'static> FreeRouter<C> {
 
     /// Routes, decodes and starts the handler; once it has finished, the frames to send and
     /// how the message fared (for the server's counters).
-    pub(crate) fn start(
-        &self,
-        scope: &Scope<C>,
-        binary: bool,
-        bytes: &[u8],
-    ) -> BoxFuture<(Vec<Frame>, FreeOutcome)> {
+    pub(crate) fn start(&self, scope: &Scope<C>, binary: bool, bytes: &[u8]) -> FreeRun {
         let incoming = Incoming {
             binary,
             bytes: Bytes::copy_from_slice(bytes),
@@ -447,6 +442,9 @@ impl<C: Send + Sync + 'static> FreeRouter<C> {
         })
     }
 }
+
+/// A free-form message being handled: its frames and how it fared, once finished.
+pub(crate) type FreeRun = BoxFuture<(Vec<Frame>, FreeOutcome)>;
 
 /// How a free-form message fared, for the server's counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
