@@ -9,7 +9,9 @@ mod std_support;
 use protocol_core::dispatch::Discriminator;
 use serde::Deserialize;
 use serde_json::Value;
-use std_support::{Received, TestServer, close, connect, drain, recv_data, send_text};
+use std_support::{
+    Received, TestServer, close, connect, connect_with, drain, recv_data, send_text,
+};
 use transport_std::auth::webapp_auth::{self, Source, Verifier};
 use transport_std::auth::{InitData, Refusal, Verified};
 use transport_std::free::Json;
@@ -170,4 +172,59 @@ async fn one_parameter_and_accept_then_close() {
     // Reading on answers the close; the stream then ends.
     assert_eq!(drain(&mut refused).await, Vec::<Received>::new());
     server.stop().await;
+}
+
+/// The application's own handshake decision and authentication both apply, whichever was
+/// set first: the decision runs first, authentication only after it accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_decision_and_authentication_in_either_order() {
+    let vectors = vectors();
+    let token = vectors["token"].as_str().unwrap().to_string();
+    let init_data = |name: &str| {
+        vectors["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()["init_data"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let decide = |request: std::sync::Arc<transport_std::RequestInfo>| async move {
+        if request.header("x-deny").is_some() {
+            transport_std::Decision::reject(http::StatusCode::FORBIDDEN, "denied\n")
+        } else {
+            transport_std::Decision::Accept
+        }
+    };
+    let verifier = || InitData::new(Verifier::new(&token).source(Source::WholeQuery)).clock(pinned);
+    let apps = [
+        app(&token, Source::WholeQuery, Refusal::Http).handshake(decide),
+        App::new("/ws")
+            .dispatch_by(Discriminator::member("Type", "Data"))
+            .on("Whoami", whoami)
+            .handshake(decide)
+            .authenticate(verifier(), Refusal::Http),
+    ];
+    for (order, app) in apps.into_iter().enumerate() {
+        let server = TestServer::start(app, ServerConfig::new()).await;
+        let valid = server.url(&format!("/ws?{}", init_data("valid")));
+        let expired = server.url(&format!("/ws?{}", init_data("expired")));
+        let mut client = connect(&valid)
+            .await
+            .unwrap_or_else(|e| panic!("order {order}: {e:?}"));
+        close(&mut client, 1000).await;
+        assert_eq!(
+            connect(&expired).await.err(),
+            Some((401, "Invalid init data\n".to_string())),
+            "order {order}: authentication applies"
+        );
+        assert_eq!(
+            connect_with(&valid, &[("x-deny", "1")]).await.err(),
+            Some((403, "denied\n".to_string())),
+            "order {order}: the decision applies"
+        );
+        server.stop().await;
+    }
 }

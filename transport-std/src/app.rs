@@ -129,7 +129,13 @@ pub struct App<C> {
     pub(crate) routes: Vec<Box<dyn Route<C>>>,
     pub(crate) enter: Option<Box<dyn EnterHook<C>>>,
     pub(crate) exit: Option<Box<dyn ExitHook<C>>>,
+    /// The handshake decision the server runs: [`Self::handshake_hook`], then
+    /// [`Self::authentication`] if it accepted (rebuilt by [`Self::compose_decision`]).
     pub(crate) decide: Option<Box<Decide>>,
+    /// The application's own decision ([`handshake`](Self::handshake)).
+    handshake_hook: Option<Arc<Decide>>,
+    /// Authentication ([`authenticate`](Self::authenticate)), run after the decision.
+    pub(crate) authentication: Option<Arc<Decide>>,
     pub(crate) http: Vec<(String, Box<HttpHandler>)>,
     pub(crate) free: Option<FreeRouter<C>>,
 }
@@ -146,6 +152,8 @@ impl<C: Default + Send + Sync + 'static> App<C> {
             enter: None,
             exit: None,
             decide: None,
+            handshake_hook: None,
+            authentication: None,
             http: Vec::new(),
             free: None,
         }
@@ -277,8 +285,28 @@ impl<C: Default + Send + Sync + 'static> App<C> {
         F: Fn(Arc<RequestInfo>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Decision> + Send + 'static,
     {
-        self.decide = Some(Box::new(move |request| Box::pin(decide(request))));
+        self.handshake_hook = Some(Arc::new(move |request| Box::pin(decide(request))));
+        self.compose_decision();
         self
+    }
+
+    /// Rebuilds [`Self::decide`]: the application's decision first, then authentication
+    /// when it accepted, whichever order the two were set in.
+    pub(crate) fn compose_decision(&mut self) {
+        self.decide = match (self.handshake_hook.clone(), self.authentication.clone()) {
+            (None, None) => None,
+            (Some(only), None) | (None, Some(only)) => Some(Box::new(move |request| only(request))),
+            (Some(first), Some(then)) => Some(Box::new(move |request: Arc<RequestInfo>| {
+                let (first, then) = (first.clone(), then.clone());
+                Box::pin(async move {
+                    let decision = first(request.clone()).await;
+                    if decision != Decision::Accept {
+                        return decision;
+                    }
+                    then(request).await
+                })
+            })),
+        };
     }
 
     /// A plain HTTP `GET` route on the same port (exact path match).

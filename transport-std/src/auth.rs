@@ -150,23 +150,15 @@ impl Verify for InitData {
 
 impl<C: Default + Send + Sync + 'static> App<C> {
     /// Authenticates every handshake with `verifier` before the upgrade, after the decision
-    /// set with [`handshake`](Self::handshake) (call this after it) has accepted. The
-    /// identity is read with the [`Verified`] extractor; a failure is answered as
+    /// set with [`handshake`](Self::handshake) (in either order of the calls) has accepted.
+    /// The identity is read with the [`Verified`] extractor; a failure is answered as
     /// `refusal` says.
     #[must_use]
     pub fn authenticate<V: Verify>(mut self, verifier: V, refusal: Refusal) -> Self {
         let verifier = Arc::new(verifier);
-        let previous: Option<Arc<crate::app::Decide>> = self.decide.take().map(Arc::from);
-        self.handshake(move |request: Arc<RequestInfo>| {
+        self.authentication = Some(Arc::new(move |request: Arc<RequestInfo>| {
             let verifier = verifier.clone();
-            let previous = previous.clone();
-            async move {
-                if let Some(previous) = previous {
-                    let decision = previous(request.clone()).await;
-                    if decision != Decision::Accept {
-                        return decision;
-                    }
-                }
+            Box::pin(async move {
                 match verifier.verify(request.clone()).await {
                     Ok(identity) => {
                         let identity: Arc<dyn Any + Send + Sync> = Arc::new(identity);
@@ -178,7 +170,9 @@ impl<C: Default + Send + Sync + 'static> App<C> {
                         Refusal::Close4401 => Decision::close_after_accept(4401, message),
                     },
                 }
-            }
-        })
+            })
+        }));
+        self.compose_decision();
+        self
     }
 }
