@@ -254,7 +254,8 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
         message: &'m [u8],
         routes: &R,
     ) -> Result<ServerReceived<'m, W>, CallError> {
-        if self.life.check_can_receive()? && self.replies.is_full() {
+        // The queue is checked only when it is full (rare): `admit` checks the states.
+        if self.replies.is_full() && self.life.check_can_receive()? {
             return Err(CallError::TransmitQueueFull);
         }
         let codec = match self.life.admit(now, kind, self.codec)? {
