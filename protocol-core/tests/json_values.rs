@@ -312,6 +312,38 @@ fn structs_come_from_objects_only() {
 }
 
 #[test]
+fn integer_and_bool_map_keys_are_read_from_their_text() {
+    use std::collections::BTreeMap;
+    for input in [
+        r#"{"7":true,"10":false}"#,
+        r#"{"-5":true}"#,
+        r#"{"":true}"#,
+        r#"{"007":true}"#,
+        r#"{"1.5":true}"#,
+        r#"{"+1":true}"#,
+        r#"{"-":true}"#,
+        r#"{"4294967296":true}"#,
+        r#"{"\u0037":true}"#,
+        r#"{"x":true}"#,
+    ] {
+        compare::<BTreeMap<u32, bool>>(input, false);
+        compare::<BTreeMap<i64, bool>>(input, false);
+        compare::<BTreeMap<String, bool>>(input, false);
+    }
+    for input in [r#"{"true":1,"false":2}"#, r#"{"yes":1}"#] {
+        compare::<BTreeMap<bool, u8>>(input, false);
+    }
+    // What our writer writes, our reader reads.
+    let map: BTreeMap<i64, bool> = [(-3, true), (12, false)].into_iter().collect();
+    let mut out = [0u8; 64];
+    let n = JsonCodec::encode_value(&map, &mut out).unwrap();
+    assert_eq!(
+        JsonCodec::decode_value::<BTreeMap<i64, bool>>(Data::new(&out[..n])),
+        Ok(map)
+    );
+}
+
+#[test]
 fn errors_say_what_went_wrong() {
     assert_eq!(
         ours::<Move>(r#"{"x":1,"y":2} 3"#),

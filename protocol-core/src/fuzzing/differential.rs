@@ -224,6 +224,8 @@ fn same_typed_data(data: crate::Data<'_>) {
     check::<Vec<i64>>(data, false);
     check::<Point>(data, true);
     check::<Shape>(data, true);
+    check::<std::collections::BTreeMap<u32, bool>>(data, false);
+    check::<std::collections::BTreeMap<String, Option<i8>>>(data, false);
     check::<serde::de::IgnoredAny>(data, false);
 }
 

@@ -15,7 +15,8 @@
 //!   of the fields in order, which the published schemas (an object with named members) do
 //!   not allow; enums from a string (unit variants) or an object of one member
 //!   (`{"Variant": …}`); bytes from a string or an array of numbers;
-//! - map keys are strings (integer-keyed maps are not read);
+//! - map keys are strings; integer and `bool` keys are read from the string's text (`{"7":…}`),
+//!   as serde_json writes and reads them;
 //! - unknown members are skipped (validated, not interpreted).
 
 use core::fmt;
@@ -430,7 +431,7 @@ impl<'de> de::MapAccess<'de> for Elements<'_, 'de, '_> {
         if self.de.peek() != Some(b'"') {
             return Err(INVALID);
         }
-        seed.deserialize(&mut *self.de).map(Some)
+        seed.deserialize(MapKey(&mut *self.de)).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
@@ -501,5 +502,79 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de, '_> {
             return Err(INVALID);
         }
         de::Deserializer::deserialize_struct(self.de, "", fields, visitor)
+    }
+}
+
+/// A map key: always a JSON string; integer and `bool` keys are read from its text.
+struct MapKey<'a, 'de, 's>(&'a mut Deserializer<'de, 's>);
+
+impl MapKey<'_, '_, '_> {
+    /// The key's text, for a key of a non-string type. As in serde_json, such a key is
+    /// written without escapes (`"7"`, not `"\u0037"`).
+    fn with_text<T>(self, read: impl FnOnce(&str) -> Option<T>) -> Result<T> {
+        match self.0.text()? {
+            Text::Borrowed(text) => read(text).ok_or(INVALID),
+            Text::Unescaped(_) => Err(INVALID),
+        }
+    }
+}
+
+macro_rules! integer_keys {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+            match self.with_text(|text| {
+                // The key's text must be a JSON integer: `-?(0|[1-9][0-9]*)`.
+                let mut number = Scanner::new(text.as_bytes());
+                number.number().ok().filter(|()| number.at_end())?;
+                integer(text.as_bytes())
+            })? {
+                Integer::NonNegative(n) => visitor.visit_u64(n),
+                Integer::Negative(n) => visitor.visit_i64(n),
+            }
+        }
+    )*};
+}
+
+impl<'de> de::Deserializer<'de> for MapKey<'_, 'de, '_> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        de::Deserializer::deserialize_str(self.0, visitor)
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        let value = self.with_text(|text| match text {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        })?;
+        visitor.visit_bool(value)
+    }
+
+    integer_keys! {
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        de::Deserializer::deserialize_enum(self.0, name, variants, visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        f32 f64 char str string bytes byte_buf option unit unit_struct seq tuple
+        tuple_struct map struct identifier ignored_any
     }
 }
