@@ -9,41 +9,13 @@
 //!
 //! Run with `cargo bench -p protocol-core --bench codec`; see `docs/benchmarks.md`.
 
+mod inputs;
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use protocol_core::{Codec, Data, Frame, JsonCodec, PostcardCodec, Str};
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-
-const REQUEST: &[u8] = br#"{"id":"42","type":"request","endpoint":"echo","data":{"msg":"hello, world","n":42,"tags":["a","b","c"]}}"#;
-
-#[derive(Deserialize)]
-struct Req<'a> {
-    #[serde(borrow)]
-    id: &'a str,
-    #[allow(dead_code)] // Read to match the work the envelope does, never used.
-    r#type: &'a str,
-    #[serde(borrow)]
-    endpoint: &'a str,
-    #[serde(borrow)]
-    data: &'a RawValue,
-}
-
-#[derive(Serialize)]
-struct Resp<'a> {
-    id: &'a str,
-    r#type: &'a str,
-    data: &'a RawValue,
-}
-
-/// The postcard equivalent of the request's `data`.
-#[derive(Serialize)]
-struct Echo<'a> {
-    msg: &'a str,
-    n: u32,
-    tags: [&'a str; 3],
-}
+use inputs::{REQUEST, Req, Resp};
+use protocol_core::{Codec, Frame, JsonCodec, PostcardCodec};
 
 fn codecs(c: &mut Criterion) {
     assert_eq!(REQUEST.len(), 104);
@@ -91,24 +63,8 @@ fn codecs(c: &mut Criterion) {
     });
 
     // --- postcard decode and encode ------------------------------------------------------
-    let mut value = [0u8; 64];
-    let echo = Echo {
-        msg: "hello, world",
-        n: 42,
-        tags: ["a", "b", "c"],
-    };
-    let value_len = PostcardCodec::encode_value(&echo, &mut value).expect("the value fits");
-    assert_eq!(value_len, 20);
     let mut postcard_request = [0u8; 128];
-    let request = Frame::Request {
-        id: Str::new("42"),
-        endpoint: Str::new("echo"),
-        data: Data::new(&value[..value_len]),
-    };
-    let request_len =
-        PostcardCodec::encode(&request, &mut postcard_request).expect("the request fits");
-    let postcard_request = &postcard_request[..request_len];
-    assert_eq!(postcard_request.len(), 30);
+    let postcard_request = inputs::postcard_request(&mut postcard_request);
     let Ok(Frame::Request { id, data, .. }) = PostcardCodec::decode(postcard_request) else {
         panic!("the postcard request decodes");
     };

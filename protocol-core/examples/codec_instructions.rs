@@ -6,40 +6,13 @@
 //! `ours-json-decode`, `serde-json-decode`, `ours-json-encode`, `serde-json-encode`,
 //! `ours-postcard`.
 
+#[path = "../benches/inputs/mod.rs"]
+mod inputs;
+
 use std::hint::black_box;
 
-use protocol_core::{Codec, Data, Frame, JsonCodec, PostcardCodec, Str};
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-
-const REQUEST: &[u8] = br#"{"id":"42","type":"request","endpoint":"echo","data":{"msg":"hello, world","n":42,"tags":["a","b","c"]}}"#;
-
-#[derive(Deserialize)]
-struct Req<'a> {
-    #[serde(borrow)]
-    id: &'a str,
-    #[allow(dead_code)] // Read to match the work the envelope does, never used.
-    r#type: &'a str,
-    #[serde(borrow)]
-    #[allow(dead_code)]
-    endpoint: &'a str,
-    #[serde(borrow)]
-    data: &'a RawValue,
-}
-
-#[derive(Serialize)]
-struct Resp<'a> {
-    id: &'a str,
-    r#type: &'a str,
-    data: &'a RawValue,
-}
-
-#[derive(Serialize)]
-struct Echo<'a> {
-    msg: &'a str,
-    n: u32,
-    tags: [&'a str; 3],
-}
+use inputs::{REQUEST, Req, Resp};
+use protocol_core::{Codec, Frame, JsonCodec, PostcardCodec};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -55,21 +28,8 @@ fn main() {
         r#type: "response",
         data: req.data,
     };
-    let echo = Echo {
-        msg: "hello, world",
-        n: 42,
-        tags: ["a", "b", "c"],
-    };
-    let mut value = [0u8; 64];
-    let len = postcard::to_slice(&echo, &mut value).expect("fits").len();
-    let post_request = Frame::Request {
-        id: Str::new("42"),
-        endpoint: Str::new("echo"),
-        data: Data::new(&value[..len]),
-    };
-    let mut post = [0u8; 256];
-    let post_len = PostcardCodec::encode(&post_request, &mut post).expect("fits");
-    let post = &post[..post_len];
+    let mut post = [0u8; 128];
+    let post = inputs::postcard_request(&mut post);
     let mut out = [0u8; 256];
     let mut vec = Vec::with_capacity(256);
     for _ in 0..n {

@@ -52,6 +52,19 @@ fn app(token: &str, source: Source, refusal: Refusal) -> App<()> {
         )
 }
 
+/// The init data of the vector named `name`.
+fn init_data(vectors: &Value, name: &str) -> String {
+    vectors["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap()["init_data"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 const ACCEPTED: [&str; 4] = [
     "valid",
     "valid-reordered",
@@ -120,17 +133,7 @@ async fn init_data_over_real_handshakes() {
 async fn one_parameter_and_accept_then_close() {
     let vectors = vectors();
     let token = vectors["token"].as_str().unwrap();
-    let case = |name: &str| {
-        vectors["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .unwrap()["init_data"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let case = |name: &str| init_data(&vectors, name);
     let server = TestServer::start(
         app(
             token,
@@ -180,17 +183,7 @@ async fn one_parameter_and_accept_then_close() {
 async fn handshake_decision_and_authentication_in_either_order() {
     let vectors = vectors();
     let token = vectors["token"].as_str().unwrap().to_string();
-    let init_data = |name: &str| {
-        vectors["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["name"] == name)
-            .unwrap()["init_data"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let init_data = |name: &str| init_data(&vectors, name);
     let decide = |request: std::sync::Arc<transport_std::RequestInfo>| async move {
         if request.header("x-deny").is_some() {
             transport_std::Decision::reject(http::StatusCode::FORBIDDEN, "denied\n")
