@@ -12,7 +12,10 @@ mod seed001;
 
 use futures_util::SinkExt;
 use serde_json::{Value, json};
-use std_support::{Client, Received, TestServer, close, connect, guard, recv_data, send_text};
+use std_support::{
+    Client, Received, RecordedStep, TestServer, close, connect, guard, parse_recording, recv_data,
+    send_text,
+};
 use tokio_tungstenite::tungstenite::Message;
 use transport_std::ServerConfig;
 
@@ -104,42 +107,6 @@ fn difference(reporting: bool, case: &str) -> Option<Option<Value>> {
 const PROBE: &str = r#"{"action":"message","message":"probe"}"#;
 const PROBE_REPLY: &str = "Got message: probe";
 
-enum Step {
-    Text(String),
-    Binary(Vec<u8>),
-    Expect(String),
-    Close(u16),
-    Dropped,
-}
-
-fn parse(recording: &str) -> Vec<(String, Vec<Step>)> {
-    let mut cases: Vec<(String, Vec<Step>)> = Vec::new();
-    for line in recording.lines() {
-        let line = line.trim();
-        if let Some(name) = line.strip_prefix("### ") {
-            cases.push((name.to_string(), Vec::new()));
-            continue;
-        }
-        let Some((_, steps)) = cases.last_mut() else {
-            continue;
-        };
-        if let Some(text) = line.strip_prefix("> T ") {
-            steps.push(Step::Text(text.to_string()));
-        } else if let Some(bytes) = line.strip_prefix("> B b'") {
-            steps.push(Step::Binary(
-                bytes.trim_end_matches('\'').as_bytes().to_vec(),
-            ));
-        } else if let Some(text) = line.strip_prefix("< T ") {
-            steps.push(Step::Expect(text.to_string()));
-        } else if let Some(code) = line.strip_prefix("> CLOSE ") {
-            steps.push(Step::Close(code.parse().unwrap()));
-        } else if line.starts_with("CLOSED") {
-            steps.push(Step::Dropped);
-        }
-    }
-    cases
-}
-
 /// `type` and `loc` of each entry of a report.
 fn shape(report: &Value) -> Vec<(Value, Value)> {
     report["detail"]
@@ -176,17 +143,19 @@ async fn alive(case: &str, client: &mut Client) {
 
 async fn replay(reporting: bool, recording: &str) {
     let server = TestServer::start(seed001::app(reporting), ServerConfig::new()).await;
-    for (case, steps) in parse(recording) {
+    for (case, steps) in parse_recording(recording) {
         let mut client = connect(&server.url("/ws")).await.expect("connect");
         let mut closed = false;
         for step in &steps {
             match step {
-                Step::Text(text) => send_text(&mut client, text).await,
-                Step::Binary(bytes) => guard("send", client.send(Message::binary(bytes.clone())))
-                    .await
-                    .expect("send"),
-                Step::Expect(text) => check(&case, text, &recv_data(&mut client).await),
-                Step::Close(code) => {
+                RecordedStep::Text(text) => send_text(&mut client, text).await,
+                RecordedStep::Binary(bytes) => {
+                    guard("send", client.send(Message::binary(bytes.clone())))
+                        .await
+                        .expect("send")
+                }
+                RecordedStep::Expect(text) => check(&case, text, &recv_data(&mut client).await),
+                RecordedStep::Close(code) => {
                     close(&mut client, *code).await;
                     assert_eq!(
                         recv_data(&mut client).await,
@@ -194,7 +163,7 @@ async fn replay(reporting: bool, recording: &str) {
                     );
                     closed = true;
                 }
-                Step::Dropped => {
+                RecordedStep::Dropped => {
                     let ours = difference(reporting, &case)
                         .unwrap_or_else(|| panic!("{case}: an undocumented difference"));
                     if let Some(report) = ours {

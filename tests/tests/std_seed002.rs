@@ -13,7 +13,10 @@ mod seed002;
 
 use futures_util::SinkExt;
 use serde_json::{Value, json};
-use std_support::{Client, Received, TestServer, close, connect, guard, recv_data, send_text};
+use std_support::{
+    Client, Received, RecordedStep, TestServer, close, connect, guard, parse_recording, recv_data,
+    send_text,
+};
 use tokio_tungstenite::tungstenite::Message;
 use transport_std::ServerConfig;
 
@@ -86,42 +89,6 @@ fn difference(case: &str) -> Option<Option<Value>> {
 const PROBE: &str = r#"{"type":"message","message":"probe"}"#;
 const PROBE_REPLY: &str = r#"{"type":"message","echo":"probe"}"#;
 
-enum Step {
-    Text(String),
-    Binary(Vec<u8>),
-    Expect(String),
-    Close(u16),
-    Dropped,
-}
-
-fn parse(recording: &str) -> Vec<(String, Vec<Step>)> {
-    let mut cases: Vec<(String, Vec<Step>)> = Vec::new();
-    for line in recording.lines() {
-        let line = line.trim();
-        if let Some(name) = line.strip_prefix("### ") {
-            cases.push((name.to_string(), Vec::new()));
-            continue;
-        }
-        let Some((_, steps)) = cases.last_mut() else {
-            continue;
-        };
-        if let Some(text) = line.strip_prefix("> T ") {
-            steps.push(Step::Text(text.to_string()));
-        } else if let Some(bytes) = line.strip_prefix("> B b'") {
-            steps.push(Step::Binary(
-                bytes.trim_end_matches('\'').as_bytes().to_vec(),
-            ));
-        } else if let Some(text) = line.strip_prefix("< T ") {
-            steps.push(Step::Expect(text.to_string()));
-        } else if let Some(code) = line.strip_prefix("> CLOSE ") {
-            steps.push(Step::Close(code.parse().unwrap()));
-        } else if line.starts_with("CLOSED") {
-            steps.push(Step::Dropped);
-        }
-    }
-    cases
-}
-
 /// `loc` and `type` of each entry of an `errors` reply.
 fn shape(report: &Value) -> Vec<(Value, Value)> {
     report["errors"]
@@ -162,17 +129,19 @@ async fn replay(recording: &str) {
     let server = TestServer::start(seed002::app(), ServerConfig::new()).await;
     // Messages answered with an `errors` report: each is counted in the server's `errors`.
     let mut refused = 0;
-    for (case, steps) in parse(recording) {
+    for (case, steps) in parse_recording(recording) {
         let mut expected = 0;
         let mut client = connect(&server.url("/ws")).await.expect("connect");
         let mut closed = false;
         for step in &steps {
             match step {
-                Step::Text(text) => send_text(&mut client, text).await,
-                Step::Binary(bytes) => guard("send", client.send(Message::binary(bytes.clone())))
-                    .await
-                    .expect("send"),
-                Step::Expect(text) => {
+                RecordedStep::Text(text) => send_text(&mut client, text).await,
+                RecordedStep::Binary(bytes) => {
+                    guard("send", client.send(Message::binary(bytes.clone())))
+                        .await
+                        .expect("send")
+                }
+                RecordedStep::Expect(text) => {
                     expected += 1;
                     let ours = replaced(&case, expected).unwrap_or(text);
                     if ours.starts_with(r#"{"errors""#) {
@@ -180,7 +149,7 @@ async fn replay(recording: &str) {
                     }
                     check(&case, ours, &recv_data(&mut client).await);
                 }
-                Step::Close(code) => {
+                RecordedStep::Close(code) => {
                     close(&mut client, *code).await;
                     assert_eq!(
                         recv_data(&mut client).await,
@@ -188,7 +157,7 @@ async fn replay(recording: &str) {
                     );
                     closed = true;
                 }
-                Step::Dropped => {
+                RecordedStep::Dropped => {
                     let ours = difference(&case)
                         .unwrap_or_else(|| panic!("{case}: an undocumented difference"));
                     if let Some(report) = ours {

@@ -12,7 +12,10 @@ mod seed003;
 
 use futures_util::SinkExt;
 use serde_json::{Value, json};
-use std_support::{Client, Received, TestServer, close, connect, guard, recv_data, send_text};
+use std_support::{
+    Client, Received, RecordedStep, TestServer, close, connect, guard, parse_recording, recv_data,
+    send_text,
+};
 use tokio_tungstenite::tungstenite::Message;
 use transport_std::ServerConfig;
 
@@ -75,42 +78,6 @@ fn difference(case: &str) -> Option<Option<Value>> {
 const PROBE: &str = r#"{"Type":"Echo","Data":{"text":"probe"}}"#;
 const PROBE_REPLY: &str = r#"{"Type":"Echo","Data":{"text":"probe"}}"#;
 
-enum Step {
-    Text(String),
-    Binary(Vec<u8>),
-    Expect(String),
-    Close(u16),
-    Dropped,
-}
-
-fn parse(recording: &str) -> Vec<(String, Vec<Step>)> {
-    let mut cases: Vec<(String, Vec<Step>)> = Vec::new();
-    for line in recording.lines() {
-        let line = line.trim();
-        if let Some(name) = line.strip_prefix("### ") {
-            cases.push((name.to_string(), Vec::new()));
-            continue;
-        }
-        let Some((_, steps)) = cases.last_mut() else {
-            continue;
-        };
-        if let Some(text) = line.strip_prefix("> T ") {
-            steps.push(Step::Text(text.to_string()));
-        } else if let Some(bytes) = line.strip_prefix("> B b'") {
-            steps.push(Step::Binary(
-                bytes.trim_end_matches('\'').as_bytes().to_vec(),
-            ));
-        } else if let Some(text) = line.strip_prefix("< T ") {
-            steps.push(Step::Expect(text.to_string()));
-        } else if let Some(code) = line.strip_prefix("> CLOSE ") {
-            steps.push(Step::Close(code.parse().unwrap()));
-        } else if line.starts_with("CLOSED") {
-            steps.push(Step::Dropped);
-        }
-    }
-    cases
-}
-
 /// `Type`, and `type` and `loc` of a validation report.
 fn shape(report: &Value) -> (Value, Value, Value) {
     (
@@ -140,23 +107,25 @@ async fn alive(case: &str, client: &mut Client) {
 
 async fn replay(recording: &str) {
     let server = TestServer::start(seed003::app(), ServerConfig::new()).await;
-    for (case, steps) in parse(recording) {
+    for (case, steps) in parse_recording(recording) {
         let mut expected = 0;
         let mut client = connect(&server.url("/ws")).await.expect("connect");
         let mut closed = false;
         for step in &steps {
             match step {
-                Step::Text(text) => send_text(&mut client, text).await,
-                Step::Binary(bytes) => guard("send", client.send(Message::binary(bytes.clone())))
-                    .await
-                    .expect("send"),
-                Step::Expect(text) => {
+                RecordedStep::Text(text) => send_text(&mut client, text).await,
+                RecordedStep::Binary(bytes) => {
+                    guard("send", client.send(Message::binary(bytes.clone())))
+                        .await
+                        .expect("send")
+                }
+                RecordedStep::Expect(text) => {
                     expected += 1;
                     if !skipped(&case, expected) {
                         check(&case, text, &recv_data(&mut client).await);
                     }
                 }
-                Step::Close(code) => {
+                RecordedStep::Close(code) => {
                     close(&mut client, *code).await;
                     assert_eq!(
                         recv_data(&mut client).await,
@@ -164,7 +133,7 @@ async fn replay(recording: &str) {
                     );
                     closed = true;
                 }
-                Step::Dropped => {
+                RecordedStep::Dropped => {
                     let ours = difference(&case)
                         .unwrap_or_else(|| panic!("{case}: an undocumented difference"));
                     if let Some(report) = ours {

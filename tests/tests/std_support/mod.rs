@@ -422,3 +422,44 @@ pub async fn eventually(what: &str, done: impl Fn() -> bool) {
     })
     .await;
 }
+
+// ---- The recordings of seeds 001-003 ----
+
+/// One step of a recorded exchange of seeds 001–003 (`### case`, `> T`, `> B b'…'`, `< T`,
+/// `> CLOSE code`, `CLOSED`).
+pub enum RecordedStep {
+    Text(String),
+    Binary(Vec<u8>),
+    Expect(String),
+    Close(u16),
+    Dropped,
+}
+
+/// The recorded cases, by name, with their steps.
+pub fn parse_recording(recording: &str) -> Vec<(String, Vec<RecordedStep>)> {
+    let mut cases: Vec<(String, Vec<RecordedStep>)> = Vec::new();
+    for line in recording.lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix("### ") {
+            cases.push((name.to_string(), Vec::new()));
+            continue;
+        }
+        let Some((_, steps)) = cases.last_mut() else {
+            continue;
+        };
+        if let Some(text) = line.strip_prefix("> T ") {
+            steps.push(RecordedStep::Text(text.to_string()));
+        } else if let Some(bytes) = line.strip_prefix("> B b'") {
+            steps.push(RecordedStep::Binary(
+                bytes.trim_end_matches('\'').as_bytes().to_vec(),
+            ));
+        } else if let Some(text) = line.strip_prefix("< T ") {
+            steps.push(RecordedStep::Expect(text.to_string()));
+        } else if let Some(code) = line.strip_prefix("> CLOSE ") {
+            steps.push(RecordedStep::Close(code.parse().unwrap()));
+        } else if line.starts_with("CLOSED") {
+            steps.push(RecordedStep::Dropped);
+        }
+    }
+    cases
+}
