@@ -152,7 +152,7 @@ async fn replay(reporting: bool, recording: &str) {
                 RecordedStep::Binary(bytes) => {
                     guard("send", client.send(Message::binary(bytes.clone())))
                         .await
-                        .expect("send")
+                        .expect("send");
                 }
                 RecordedStep::Expect(text) => check(&case, text, &recv_data(&mut client).await),
                 RecordedStep::Close(code) => {

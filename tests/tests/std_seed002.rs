@@ -139,7 +139,7 @@ async fn replay(recording: &str) {
                 RecordedStep::Binary(bytes) => {
                     guard("send", client.send(Message::binary(bytes.clone())))
                         .await
-                        .expect("send")
+                        .expect("send");
                 }
                 RecordedStep::Expect(text) => {
                     expected += 1;
