@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::lifecycle::{Admission, Lifecycle, Role};
+use super::lifecycle::{Admission, Lifecycle};
 use super::timer::Timer;
 use super::{
     CallError, Config, ErrorCode, Event, Profile, ProtocolError, RequestFailure, State, Transmit,
@@ -91,7 +91,7 @@ enum Slot {
 /// until `None` (request timeouts and failures arrive there).
 #[derive(Debug)]
 pub struct ClientConnection<W: CodecSet, const PENDING: usize = DEFAULT_MAX_PENDING> {
-    life: Lifecycle,
+    life: Lifecycle<false>,
     codec: Option<W>,
     slots: [Slot; PENDING],
     next_id: u32,
@@ -104,7 +104,7 @@ impl<W: CodecSet, const PENDING: usize> ClientConnection<W, PENDING> {
     pub fn new(now: Instant, config: Config) -> Self {
         let () = Self::CHECK;
         Self {
-            life: Lifecycle::new(Role::Client, now, config),
+            life: Lifecycle::new(now, config),
             codec: None,
             slots: [Slot::Free; PENDING],
             next_id: 1,

@@ -7,14 +7,6 @@ use crate::codec::{CodecSet, EncodeError, MessageKind};
 use crate::limits::MAX_CLOSE_REASON_LEN;
 use crate::time::Instant;
 
-/// Which side this connection is. The *local* state is the application's on a server and the
-/// client's on a client; the *peer* state is the other one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
-    Server,
-    Client,
-}
-
 /// What to do with a received message.
 pub(crate) enum Admission<W> {
     /// Decode it with this codec.
@@ -33,9 +25,11 @@ enum Ending {
     Reported,
 }
 
+/// `SERVER` says which side this connection is: the *local* state is the application's on a
+/// server and the client's on a client; the *peer* state is the other one. A constant, so
+/// that a one-role firmware image carries no code for the other role.
 #[derive(Debug)]
-pub(crate) struct Lifecycle {
-    role: Role,
+pub(crate) struct Lifecycle<const SERVER: bool> {
     pub(crate) config: Config,
     pub(crate) client: State,
     pub(crate) app: State,
@@ -50,12 +44,11 @@ pub(crate) struct Lifecycle {
     ending: Ending,
 }
 
-impl Lifecycle {
-    pub(crate) fn new(role: Role, now: Instant, config: Config) -> Self {
+impl<const SERVER: bool> Lifecycle<SERVER> {
+    pub(crate) fn new(now: Instant, config: Config) -> Self {
         let mut timers = TimerTable::default();
         timers.set(Timer::Handshake, now + config.handshake_timeout);
         Self {
-            role,
             config,
             client: State::Connecting,
             app: State::Connecting,
@@ -74,23 +67,18 @@ impl Lifecycle {
     }
 
     fn local(&self) -> State {
-        match self.role {
-            Role::Server => self.app,
-            Role::Client => self.client,
-        }
+        if SERVER { self.app } else { self.client }
     }
 
     fn peer(&self) -> State {
-        match self.role {
-            Role::Server => self.client,
-            Role::Client => self.app,
-        }
+        if SERVER { self.client } else { self.app }
     }
 
     fn set_local(&mut self, state: State) {
-        match self.role {
-            Role::Server => self.app = state,
-            Role::Client => self.client = state,
+        if SERVER {
+            self.app = state;
+        } else {
+            self.client = state;
         }
     }
 

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::lifecycle::{Admission, Lifecycle, Role};
+use super::lifecycle::{Admission, Lifecycle};
 use super::{
     CallError, Config, ERROR_EVENT, ErrorCode, Event, INIT_EVENT, Profile, ProtocolError, State,
     Transmit,
@@ -174,7 +174,7 @@ pub struct ServerConnection<
     const IN_FLIGHT: usize = DEFAULT_MAX_IN_FLIGHT,
     const QUEUE: usize = DEFAULT_REPLY_QUEUE,
 > {
-    life: Lifecycle,
+    life: Lifecycle<true>,
     codec: Option<W>,
     slots: [Slot; IN_FLIGHT],
     replies: heapless::Deque<Reply, QUEUE>,
@@ -190,7 +190,7 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
     pub fn new(now: Instant, config: Config) -> Self {
         let () = Self::CHECK;
         Self {
-            life: Lifecycle::new(Role::Server, now, config),
+            life: Lifecycle::new(now, config),
             codec: None,
             slots: [const { Slot::FREE }; IN_FLIGHT],
             replies: heapless::Deque::new(),
