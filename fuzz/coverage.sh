@@ -4,7 +4,7 @@
 # all targets together. Measured with the toolchain's own llvm-tools (`rustup component add
 # llvm-tools`), whose LLVM matches rustc's; the system's llvm-cov is older.
 #
-#   bash fuzz/coverage.sh [TARGET...]        (default: all six)
+#   bash fuzz/coverage.sh [TARGET...]        (default: all seven)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +18,7 @@ fi
 
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(decode_json decode_postcard json_differential ws_frames http_upgrade connection_model)
+    targets=(decode_json decode_postcard json_differential ws_frames ws_pair http_upgrade connection_model)
 fi
 # report NAME PROFILE OBJECT...: lines of protocol-core/src and ws-sansio/src that ran, from
 # llvm-cov's per-file summary (files of other crates and the `fuzzing` modules left out).

@@ -5,7 +5,7 @@ JSON targets: every frame of protocol-core/testdata/seed000-frames.tsv, every fr
 recorded exchanges (seed000-exchanges.txt) and of the expected replies, plus a few inputs
 around the limits. postcard: the golden vectors of postcard-frames.tsv and their neighbours.
 WebSocket: frame streams and handshakes, each behind the selector byte the entry points
-read first. connection_model seeds are inputs the fuzzer found (the file names say what
+read first, and conversations in ws_pair's operation language. connection_model seeds are inputs the fuzzer found (the file names say what
 each one reaches) and are not written here.
 
 Run from anywhere: python3 fuzz/make_seeds.py. Files are named by content, so running it
@@ -157,6 +157,44 @@ def handshakes():
     ]
 
 
+def ws_pair_op(code, payload=b""):
+    """One operation of ws_pair: sends (code & 7 < 5) carry a length byte and the payload."""
+    if code & 7 < 5:
+        return bytes([code, len(payload)]) + payload
+    return bytes([code])
+
+
+def ws_conversations():
+    """Both sides send whole and fragmented messages and pings, with refused sends between;
+    the server closes, and the client echoes or crosses it with its own close."""
+    for crossing in (False, True):
+        ops = [
+            ws_pair_op(0x00, "café".encode()),  # client: whole text
+            ws_pair_op(0x81, bytes([1, 2, 3])),  # server: whole binary
+            ws_pair_op(0x02, b"frag"),  # client: first text fragment
+            ws_pair_op(0x03, b"ping"),  # client: ping between the fragments
+            ws_pair_op(0x83),  # server: empty ping
+            ws_pair_op(0x00, b"refused"),  # client: whole message during a fragmented one
+            ws_pair_op(0x0A, b"refused"),  # client: binary fragment inside a text message
+            ws_pair_op(0x12, "\u2603".encode()),  # client: last text fragment
+            ws_pair_op(0x03, bytes([7] * 126)),  # client: ping over 125 bytes, refused
+            ws_pair_op(0x0F),  # deliver both ways, two bytes at a time
+            ws_pair_op(0x84, bytes([6]) + b"x"),  # server: close 1005, refused
+            ws_pair_op(0x84, bytes([2]) + b"bye"),  # server: close 1003 "bye"
+            ws_pair_op(0x04, bytes([0])) if crossing else ws_pair_op(0x0D),
+            ws_pair_op(0x00, b"late"),  # client: refused, closing
+        ]
+        yield b"".join(ops)
+    # The server sends a binary message in four fragments with a ping after each, delivered
+    # four bytes at a time, to a client with small buffers.
+    ops = []
+    for i in range(4):
+        ops += [ws_pair_op(0x8A, bytes(range(i * 12, i * 12 + 12))), ws_pair_op(0x83, bytes([i]))]
+        ops.append(ws_pair_op(0x1E))
+    ops += [ws_pair_op(0x9A), ws_pair_op(0x07)]
+    yield b"".join(ops)
+
+
 def main():
     for frame in json_frames():
         write("decode_json", frame)
@@ -165,6 +203,8 @@ def main():
         write("decode_postcard", frame)
     for selector, stream in enumerate(ws_streams()):
         write("ws_frames", bytes([selector * 37 % 256]) + stream)
+    for selector, conversation in zip((0xFF, 0x11, 0x33), ws_conversations()):
+        write("ws_pair", bytes([selector]) + conversation)
     for selector, text in enumerate(handshakes()):
         write("http_upgrade", bytes([200 + selector]) + text)
         write("http_upgrade", bytes([selector]) + text)

@@ -25,6 +25,7 @@ targets=(
     "decode_postcard:4096:"
     "json_differential:4096:json.dict"
     "ws_frames:4096:"
+    "ws_pair:4096:"
     "http_upgrade:2048:"
     "connection_model:4096:"
 )

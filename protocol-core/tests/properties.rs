@@ -8,7 +8,7 @@ use std::path::Path;
 use proptest::prelude::*;
 use protocol_core::fuzzing::{connection_model, decode_json, decode_postcard, json_differential};
 use protocol_core::{Codec, DecodeError, JsonCodec};
-use ws_sansio::fuzzing::{fuzz_http_upgrade, fuzz_ws_frames};
+use ws_sansio::fuzzing::{fuzz_http_upgrade, fuzz_ws_frames, fuzz_ws_pair};
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
@@ -39,6 +39,7 @@ fn committed_seeds_pass() {
     seeds("json_differential", json_differential);
     seeds("connection_model", connection_model);
     seeds("ws_frames", fuzz_ws_frames);
+    seeds("ws_pair", fuzz_ws_pair);
     seeds("http_upgrade", fuzz_http_upgrade);
 }
 
@@ -252,6 +253,7 @@ proptest! {
     fn ws_layer_on_any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
         fuzz_ws_frames(&bytes);
         fuzz_http_upgrade(&bytes);
+        fuzz_ws_pair(&bytes);
     }
 }
 
