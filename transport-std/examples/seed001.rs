@@ -117,32 +117,16 @@ pub fn app(fallback: bool) -> App<()> {
 }
 
 #[cfg(not(test))]
+mod common;
+
+#[cfg(not(test))]
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    use std::net::SocketAddr;
-    use transport_std::{Server, ServerConfig};
-
-    let mut fallback = false;
-    let mut listen = SocketAddr::from(([127, 0, 0, 1], 8001));
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--fallback" => fallback = true,
-            "--listen" => {
-                listen = args
-                    .next()
-                    .and_then(|a| a.parse().ok())
-                    .expect("--listen ADDR");
-            }
-            other => panic!("unknown argument {other:?}"),
-        }
-    }
-    let server = Server::bind(listen, ServerConfig::new(), app(fallback)).await?;
-    println!("seed 001 router: ws://{}/ws", server.local_addr());
-    let handle = server.handle();
-    let running = tokio::spawn(server.run());
-    let _ = tokio::signal::ctrl_c().await;
-    handle.shutdown().await;
-    let _ = running.await;
-    Ok(())
+    let (listen, flags) = common::parse_args(8001, &["--fallback"]);
+    common::serve(
+        listen,
+        app(flags.contains(&"--fallback")),
+        "seed 001 router",
+    )
+    .await
 }

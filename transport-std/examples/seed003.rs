@@ -116,30 +116,11 @@ pub fn app() -> App<()> {
 }
 
 #[cfg(not(test))]
+mod common;
+
+#[cfg(not(test))]
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    use std::net::SocketAddr;
-    use transport_std::{Server, ServerConfig};
-
-    let mut listen = SocketAddr::from(([127, 0, 0, 1], 8003));
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--listen" => {
-                listen = args
-                    .next()
-                    .and_then(|a| a.parse().ok())
-                    .expect("--listen ADDR");
-            }
-            other => panic!("unknown argument {other:?}"),
-        }
-    }
-    let server = Server::bind(listen, ServerConfig::new(), app()).await?;
-    println!("seed 003 server: ws://{}/ws", server.local_addr());
-    let handle = server.handle();
-    let running = tokio::spawn(server.run());
-    let _ = tokio::signal::ctrl_c().await;
-    handle.shutdown().await;
-    let _ = running.await;
-    Ok(())
+    let (listen, _) = common::parse_args(8003, &[]);
+    common::serve(listen, app(), "seed 003 server").await
 }
