@@ -18,7 +18,7 @@ use std_support::{TestServer, game, guard};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use transport_std::Profile;
-use transport_std::client::{Backoff, Client, ClientError, Notice, RawEvent};
+use transport_std::client::{Backoff, Client, ClientBuilder, ClientError, Notice, RawEvent};
 
 protocol_core::events! {
     /// What the game pushes on connect.
@@ -315,6 +315,22 @@ async fn start<F: std::future::Future + Unpin>(future: &mut F) {
     }
 }
 
+/// A game client through `proxy` that reconnects quickly (up to 50 attempts), set up further
+/// by `configure`, past its connect events.
+async fn reconnecting_client(
+    proxy: &Proxy,
+    configure: impl FnOnce(ClientBuilder) -> ClientBuilder,
+) -> Client {
+    let builder = Client::builder(format!("ws://{}/ws", proxy.addr))
+        .query("game_id", "7")
+        .reconnect(quick_backoff(50));
+    let mut client = guard("connect", configure(builder).connect())
+        .await
+        .expect("connect");
+    expect_connect_events(&mut client).await;
+    client
+}
+
 fn quick_backoff(max_attempts: u32) -> Backoff {
     Backoff {
         initial: Duration::from_millis(20),
@@ -327,16 +343,7 @@ fn quick_backoff(max_attempts: u32) -> Backoff {
 async fn reconnects_after_the_connection_is_lost() {
     let server = game_server().await;
     let proxy = Proxy::start(server.addr, None).await;
-    let mut client = guard(
-        "connect",
-        Client::builder(format!("ws://{}/ws", proxy.addr))
-            .query("game_id", "7")
-            .reconnect(quick_backoff(50))
-            .connect(),
-    )
-    .await
-    .expect("connect");
-    expect_connect_events(&mut client).await;
+    let mut client = reconnecting_client(&proxy, |builder| builder).await;
 
     // A request the server will not answer before the cut.
     let mut pending = Box::pin(client.request_raw("sleep", b"30".to_vec(), None));
@@ -399,16 +406,7 @@ async fn refusing_server() -> (SocketAddr, Arc<AtomicUsize>) {
 async fn a_4xx_while_reconnecting_ends_the_retries() {
     let server = game_server().await;
     let proxy = Proxy::start(server.addr, None).await;
-    let mut client = guard(
-        "connect",
-        Client::builder(format!("ws://{}/ws", proxy.addr))
-            .query("game_id", "7")
-            .reconnect(quick_backoff(50))
-            .connect(),
-    )
-    .await
-    .expect("connect");
-    expect_connect_events(&mut client).await;
+    let mut client = reconnecting_client(&proxy, |builder| builder).await;
 
     let (refusing, refusals) = refusing_server().await;
     *proxy.upstream.lock().unwrap() = refusing;
@@ -542,18 +540,11 @@ async fn a_full_event_queue_drops_new_events_and_counts_them() {
 async fn close_stops_a_reconnect_attempt_in_progress() {
     let server = game_server().await;
     let proxy = Proxy::start(server.addr, None).await;
-    let mut client = guard(
-        "connect",
-        Client::builder(format!("ws://{}/ws", proxy.addr))
-            .query("game_id", "7")
-            .reconnect(quick_backoff(50))
-            // Far beyond the hang guard: only the close can end the attempt in time.
-            .handshake_timeout(Duration::from_secs(120))
-            .connect(),
-    )
-    .await
-    .expect("connect");
-    expect_connect_events(&mut client).await;
+    let mut client = reconnecting_client(&proxy, |builder| {
+        // Far beyond the hang guard: only the close can end the attempt in time.
+        builder.handshake_timeout(Duration::from_secs(120))
+    })
+    .await;
 
     // The next upstream takes TCP connections and never answers the upgrade.
     let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
