@@ -18,7 +18,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use transport_std::extract::{Exited, Query};
-use transport_std::{App, Decision, HandlerError, Profile, RawData, ReplyOrder, ServerConfig};
+use transport_std::{
+    App, Decision, HandlerError, IN_FLIGHT, Profile, RawData, ReplyOrder, ServerConfig,
+};
 
 fn text(s: &str) -> Received {
     Received::Text(s.to_string())
@@ -260,38 +262,46 @@ async fn the_handshake_decision_accepts_refuses_or_closes_after_accept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_can_keep_request_order() {
-    for (order, expected) in [
-        (ReplyOrder::AsCompleted, ["e", "w"]),
-        (ReplyOrder::InOrder, ["w", "e"]),
-    ] {
+    // A slow request, a request the core refuses itself (no such endpoint), a fast one.
+    let reply = |id: &str| {
+        match id {
+        "x" => r#"{"id":"x","type":"response.error","data":{"reason":"Invalid endpoint","code":"invalid-endpoint"}}"#.to_owned(),
+        id => format!(r#"{{"id":"{id}","type":"response","data":0}}"#),
+    }
+    };
+    for order in [ReplyOrder::AsCompleted, ReplyOrder::InOrder] {
         let probe = Probe::new();
         let mut config = ServerConfig::new();
         config.reply_order = order;
         let server = TestServer::start(lab(&probe), config).await;
         let mut client = connect(&server.url("/ws")).await.unwrap();
         send_text(&mut client, &request("w", "wait", "0")).await;
+        send_text(&mut client, &request("x", "nowhere", "0")).await;
         send_text(&mut client, &request("e", "echo", "0")).await;
         probe
             .until("wait started", |p| Probe::get(&p.started) == 1)
             .await;
         if order == ReplyOrder::AsCompleted {
-            // The fast one is answered while the slow one still runs.
-            assert_eq!(
-                recv_data(&mut client).await,
-                Received::Text(r#"{"id":"e","type":"response","data":0}"#.into())
-            );
+            // The refusal and the fast one are answered while the slow one still runs.
+            for id in ["x", "e"] {
+                assert_eq!(recv_data(&mut client).await, Received::Text(reply(id)));
+            }
             probe.release(1);
-            assert_eq!(
-                recv_data(&mut client).await,
-                Received::Text(r#"{"id":"w","type":"response","data":0}"#.into())
-            );
+            assert_eq!(recv_data(&mut client).await, Received::Text(reply("w")));
         } else {
+            // Nothing goes out before the slow one's answer, the core's refusal included (the
+            // wait gives the server time to read the other two).
+            let early = tokio::time::timeout(
+                std::time::Duration::from_millis(200),
+                recv_data(&mut client),
+            );
+            assert!(early.await.is_err(), "an answer before the slow one's");
             probe.release(1);
-            for id in expected {
+            for id in ["w", "x", "e"] {
                 assert_eq!(
                     recv_data(&mut client).await,
-                    Received::Text(format!(r#"{{"id":"{id}","type":"response","data":0}}"#)),
-                    "{order:?}"
+                    Received::Text(reply(id)),
+                    "{id}"
                 );
             }
         }
@@ -299,6 +309,42 @@ async fn replies_can_keep_request_order() {
         drain(&mut client).await;
         server.stop().await;
     }
+}
+
+/// In request order, at most `IN_FLIGHT` refusals wait behind a slow request; the next one is
+/// answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_refusals_are_bounded() {
+    let refusal = |id: &str| {
+        Received::Text(format!(
+            r#"{{"id":"{id}","type":"response.error","data":{{"reason":"Invalid endpoint","code":"invalid-endpoint"}}}}"#
+        ))
+    };
+    let probe = Probe::new();
+    let mut config = ServerConfig::new();
+    config.reply_order = ReplyOrder::InOrder;
+    let server = TestServer::start(lab(&probe), config).await;
+    let mut client = connect(&server.url("/ws")).await.unwrap();
+    send_text(&mut client, &request("w", "wait", "0")).await;
+    for i in 0..=IN_FLIGHT {
+        send_text(&mut client, &request(&format!("r{i}"), "nowhere", "0")).await;
+    }
+    // The one over the bound goes out while the others wait.
+    assert_eq!(
+        recv_data(&mut client).await,
+        refusal(&format!("r{IN_FLIGHT}"))
+    );
+    probe.release(1);
+    assert_eq!(
+        recv_data(&mut client).await,
+        Received::Text(r#"{"id":"w","type":"response","data":0}"#.into())
+    );
+    for i in 0..IN_FLIGHT {
+        assert_eq!(recv_data(&mut client).await, refusal(&format!("r{i}")));
+    }
+    close(&mut client, 1000).await;
+    drain(&mut client).await;
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

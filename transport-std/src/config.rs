@@ -21,8 +21,8 @@ pub enum ReplyOrder {
     /// Replies are written in request order: a finished handler's reply waits until every
     /// earlier request has been answered. At most [`IN_FLIGHT`] replies wait (each one holds
     /// its request's slot, so the core answers `busy` beyond that). Errors the core answers
-    /// itself (`validation-error`, `invalid-endpoint`, `busy`, `frame-too-large`) are not
-    /// held back.
+    /// itself (`validation-error`, `invalid-endpoint`, `busy`, `frame-too-large`) wait their
+    /// turn too, at most [`IN_FLIGHT`] of them; one more is answered at once, out of order.
     InOrder,
 }
 

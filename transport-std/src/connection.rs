@@ -70,6 +70,10 @@ const CLOCK_EVERY: usize = 8;
 /// Queue capacity an idle connection keeps (the smallest a `VecDeque` allocates).
 const KEEP_QUEUED: usize = 4;
 
+/// Most answers the core composed itself (refusals) held in request order at one time
+/// (`ReplyOrder::InOrder`); beyond this, a refusal is answered at once, out of order.
+pub(crate) const MAX_HELD_REFUSALS: usize = crate::config::IN_FLIGHT;
+
 /// Inputs taken back to back between two settings of the timer.
 const ARM_EVERY: usize = 16;
 
@@ -210,7 +214,9 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
     // Handlers (and the exit hook) sending events from now on get `Disconnected`.
     drop(inbox);
     for (_, token) in in_flight {
-        let _ = core.abandon(token);
+        if let Some(token) = token {
+            let _ = core.abandon(token);
+        }
     }
     Box::pin(finish(&app, scope, &shared, id, exit)).await;
 }
@@ -247,6 +253,8 @@ enum Outcome {
     Fail(Failure<'static>),
     Error(HandlerError),
     Panic,
+    /// An answer the core composed itself (a refusal), held in request order.
+    Composed(Message),
 }
 
 /// A running request handler: its request, and its future with panics caught.
@@ -297,8 +305,9 @@ struct Driver<C> {
     handlers: Option<FuturesUnordered<Running>>,
     /// Running free-form handlers; their frames are taken in arrival order.
     free: Option<FuturesOrdered<FreeRun>>,
-    /// Unanswered requests (running or held), in arrival order.
-    in_flight: VecDeque<(u64, RequestToken)>,
+    /// Unanswered requests (running or held), in arrival order. `None`: an answer the core
+    /// composed itself, held behind the requests before it (`ReplyOrder::InOrder`).
+    in_flight: VecDeque<(u64, Option<RequestToken>)>,
     /// Finished requests waiting for earlier ones (`ReplyOrder::InOrder`).
     held: HashMap<u64, Outcome>,
     next_seq: u64,
@@ -713,7 +722,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 let token = request.token;
-                self.in_flight.push_back((seq, token));
+                self.in_flight.push_back((seq, Some(token)));
                 let route = &self.app.routes[usize::from(request.route.0)];
                 match route.start(&self.scope, request.codec, request.data) {
                     Ok(future) => {
@@ -742,6 +751,9 @@ impl<C: Send + Sync + 'static> Driver<C> {
             Ok(ServerReceived::Refused(refusal)) => {
                 self.tally.errors += 1;
                 debug!(?refusal, "refused by the core");
+                if self.order == ReplyOrder::InOrder && !self.in_flight.is_empty() {
+                    self.hold_core_answer(now);
+                }
             }
             Ok(ServerReceived::Closing(error)) => debug!(?error, "closing"),
             Ok(_) => {}
@@ -848,7 +860,11 @@ impl<C: Send + Sync + 'static> Driver<C> {
                         break;
                     };
                     self.in_flight.pop_front();
-                    self.answer(now, token, outcome);
+                    match (token, outcome) {
+                        (_, Outcome::Composed(message)) => self.push(Some(message)),
+                        (Some(token), outcome) => self.answer(now, token, outcome),
+                        (None, _) => {}
+                    }
                 }
             }
             _ => {
@@ -861,8 +877,33 @@ impl<C: Send + Sync + 'static> Driver<C> {
         }
     }
 
+    /// Takes the answer the core just composed to a refused message and holds it behind the
+    /// requests before it (`ReplyOrder::InOrder`). A ping the core had due goes out at once.
+    /// Nothing is held when the core is closing (its close frame must stay last), or when
+    /// [`MAX_HELD_REFUSALS`] are already held: the answer then goes out at once.
+    fn hold_core_answer(&mut self, now: protocol_core::Instant) {
+        let held = self.in_flight.iter().filter(|(_, t)| t.is_none()).count();
+        if self.core.app_state() != State::Connected || held >= MAX_HELD_REFUSALS {
+            return;
+        }
+        while let Some(message) = self.take_transmit(now) {
+            if let Message::Text(_) | Message::Binary(_) = message {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.in_flight.push_back((seq, None));
+                self.held.insert(seq, Outcome::Composed(message));
+                return;
+            }
+            self.push(Some(message));
+        }
+    }
+
     fn answer(&mut self, now: protocol_core::Instant, token: RequestToken, outcome: Outcome) {
         let result = match outcome {
+            Outcome::Composed(message) => {
+                self.push(Some(message));
+                return;
+            }
             Outcome::Reply(Reply::Value(value)) => {
                 let data = Erased(&*value);
                 self.with_out(|core, out| core.respond(now, token, &data, out))
@@ -966,13 +1007,22 @@ impl<C: Send + Sync + 'static> Driver<C> {
         self.free = None;
         self.held.clear();
         for (_, token) in self.in_flight.drain(..) {
-            let _ = self.core.abandon(token);
+            if let Some(token) = token {
+                let _ = self.core.abandon(token);
+            }
         }
     }
 
     // ---- Outputs ----
 
     fn drain_transmits(&mut self, now: protocol_core::Instant) {
+        while let Some(message) = self.take_transmit(now) {
+            self.push(Some(message));
+        }
+    }
+
+    /// The core's next output (`poll_transmit`), composed.
+    fn take_transmit(&mut self, now: protocol_core::Instant) -> Option<Message> {
         let max_out = self.max_out;
         loop {
             let composed = OUT.with_borrow_mut(|out| {
@@ -989,10 +1039,10 @@ impl<C: Send + Sync + 'static> Driver<C> {
                         }
                     }
                 }
-            });
-            match composed {
-                Some(composed) => self.push(composed),
-                None => break,
+            })?;
+            // `None` inside: a frame that could not be composed (logged); take the next.
+            if composed.is_some() {
+                return composed;
             }
         }
     }
