@@ -45,6 +45,56 @@ fn resolve<'a>(doc: &'a Value, value: &'a Value) -> &'a Value {
     }
 }
 
+/// A message payload as the frame it describes, on one line: constants as JSON, `$ref`s as
+/// links to their schema, other members by type, optional ones marked with `?`, e.g.
+/// `{"id": string, "type": "request", "endpoint": "move", "data": Move}`. The full JSON
+/// Schema follows it, folded.
+fn frame(payload: &Value) -> String {
+    let Some(properties) = payload["properties"].as_object() else {
+        return format!("<pre>{}</pre>", pretty(payload));
+    };
+    let required: Vec<&str> = payload["required"]
+        .as_array()
+        .map(|names| names.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    // Required members in their documented order, then the optional ones.
+    let mut names: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|name| properties.contains_key(*name))
+        .collect();
+    names.extend(
+        properties
+            .keys()
+            .map(String::as_str)
+            .filter(|name| !required.contains(name)),
+    );
+    let members: Vec<String> = names
+        .iter()
+        .map(|&name| {
+            let schema = &properties[name];
+            let value = if let Some(constant) = schema.get("const") {
+                escape(&constant.to_string())
+            } else if let Some(reference) = schema["$ref"].as_str() {
+                let target = escape(reference.rsplit('/').next().unwrap_or(reference));
+                format!("<a href=\"#{target}\">{target}</a>")
+            } else if let Some(kind) = schema["type"].as_str() {
+                format!("<i>{}</i>", escape(kind))
+            } else {
+                "<i>any JSON</i>".to_owned()
+            };
+            let optional = if required.contains(&name) { "" } else { "?" };
+            let name = escape(&Value::from(name).to_string());
+            format!("{name}{optional}: {value}")
+        })
+        .collect();
+    format!(
+        "<pre>{{{}}}</pre><details><summary>JSON Schema</summary><pre>{}</pre></details>",
+        members.join(", "),
+        pretty(payload)
+    )
+}
+
 fn message_payload<'a>(doc: &'a Value, reference: &'a Value) -> &'a Value {
     let channel_message = resolve(doc, reference);
     let message = resolve(doc, channel_message);
@@ -103,15 +153,15 @@ pub(crate) fn render(doc: &Value) -> String {
         if let Some(request) = op["messages"].get(0) {
             let _ = write!(
                 page,
-                "<h4>Request</h4><pre>{}</pre>",
-                pretty(message_payload(doc, request))
+                "<h4>Request</h4>{}",
+                frame(message_payload(doc, request))
             );
         }
         if let Some(reply) = op["reply"]["messages"].get(0) {
             let _ = write!(
                 page,
-                "<h4>Response</h4><pre>{}</pre>",
-                pretty(message_payload(doc, reply))
+                "<h4>Response</h4>{}",
+                frame(message_payload(doc, reply))
             );
         }
         if let Some(events) = op["x-quartet-events"].as_array() {
@@ -149,7 +199,7 @@ pub(crate) fn render(doc: &Value) -> String {
             text(&op["summary"])
         );
         if let Some(message) = op["messages"].get(0) {
-            let _ = write!(page, "<pre>{}</pre>", pretty(message_payload(doc, message)));
+            page.push_str(&frame(message_payload(doc, message)));
         }
         page.push_str("</div>");
     }
@@ -182,4 +232,36 @@ pub(crate) fn render(doc: &Value) -> String {
     }
     page.push_str("</body></html>\n");
     page
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::frame;
+
+    #[test]
+    fn a_payload_reads_as_its_frame() {
+        let payload = json!({
+            "type": "object",
+            "properties": {
+                "data": { "$ref": "#/components/schemas/Move" },
+                "endpoint": { "const": "move" },
+                "id": { "type": "string", "maxLength": 48 },
+                "note": { "description": "anything" },
+                "type": { "const": "request" }
+            },
+            "required": ["id", "type", "endpoint", "data"]
+        });
+        let html = frame(&payload);
+        let line = html.split("</pre>").next().unwrap();
+        assert_eq!(
+            line,
+            "<pre>{&quot;id&quot;: <i>string</i>, &quot;type&quot;: &quot;request&quot;, \
+             &quot;endpoint&quot;: &quot;move&quot;, &quot;data&quot;: <a href=\"#Move\">Move</a>, \
+             &quot;note&quot;?: <i>any JSON</i>}"
+        );
+        assert!(html.contains("<details><summary>JSON Schema</summary>"));
+        assert!(html.contains("maxLength"), "the full schema follows");
+    }
 }

@@ -49,6 +49,17 @@ async fn game_serves_its_asyncapi_document_and_page() {
             "the page names endpoint {endpoint}"
         );
     }
+    // Each message reads as its frame, its data type linked to the schema.
+    assert!(
+        page.contains(
+            "&quot;endpoint&quot;: &quot;move&quot;, &quot;data&quot;: <a href=\"#Move\">Move</a>}"
+        ),
+        "the move request as a frame"
+    );
+    assert!(
+        page.contains("<h3 id=\"Move\">Move</h3>"),
+        "the linked schema"
+    );
     server.stop().await;
 }
 
