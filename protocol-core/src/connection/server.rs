@@ -263,43 +263,38 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
             Admission::Ignore => return Ok(ServerReceived::Ignored),
             Admission::Closing(error) => return Ok(ServerReceived::Closing(error)),
         };
-        let frame = match codec.decode(message, self.life.config.max_frame_len) {
-            Ok(frame) => frame,
+        // Every refusal goes through one call (less code on firmware).
+        let (id, code, error) = match codec.decode(message, self.life.config.max_frame_len) {
             Err(failure) => {
                 let code = match failure.error {
                     DecodeError::FrameTooLarge { .. } => ErrorCode::FrameTooLarge,
                     _ => ErrorCode::ValidationError,
                 };
-                return Ok(self.refuse(now, failure.id, code, Some(failure.error)));
+                (failure.id, code, Some(failure.error))
             }
+            Ok(Frame::Request { id, endpoint, data }) => match routes.route(&endpoint) {
+                None => (Some(id), ErrorCode::InvalidEndpoint, None),
+                Some(route) => {
+                    self.bad_frames = 0;
+                    match self.slots.iter().position(|s| !s.busy) {
+                        None => (Some(id), ErrorCode::Busy, None),
+                        Some(slot) => {
+                            let token = self.take_slot(slot, &id);
+                            return Ok(ServerReceived::Request(Request {
+                                token,
+                                route,
+                                id,
+                                endpoint,
+                                data,
+                                codec,
+                            }));
+                        }
+                    }
+                }
+            },
+            Ok(frame) => (frame.id(), ErrorCode::ValidationError, None),
         };
-        let Frame::Request { id, endpoint, data } = frame else {
-            return Ok(self.refuse(now, frame.id(), ErrorCode::ValidationError, None));
-        };
-        let Some(route) = routes.route(&endpoint) else {
-            return Ok(self.refuse(now, Some(id), ErrorCode::InvalidEndpoint, None));
-        };
-        self.bad_frames = 0;
-        let Some(slot) = self.slots.iter().position(|s| !s.busy) else {
-            return Ok(self.refuse(now, Some(id), ErrorCode::Busy, None));
-        };
-        let entry = &mut self.slots[slot];
-        // Fits: the decoder refused longer ids.
-        entry.id = id.to_heapless().unwrap_or_default();
-        entry.busy = true;
-        entry.generation = entry.generation.wrapping_add(1);
-        let token = RequestToken {
-            slot: slot as u16,
-            generation: entry.generation,
-        };
-        Ok(ServerReceived::Request(Request {
-            token,
-            route,
-            id,
-            endpoint,
-            data,
-            codec,
-        }))
+        Ok(self.refuse(now, id, code, error))
     }
 
     /// A pong (or any sign of life below the protocol) arrived.
@@ -529,6 +524,19 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
     }
 
     // ---- Internals ----
+
+    /// Marks free slot `slot` busy with request `id`.
+    fn take_slot(&mut self, slot: usize, id: &Str<'_>) -> RequestToken {
+        let entry = &mut self.slots[slot];
+        // Fits: the decoder refused longer ids.
+        entry.id = id.to_heapless().unwrap_or_default();
+        entry.busy = true;
+        entry.generation = entry.generation.wrapping_add(1);
+        RequestToken {
+            slot: slot as u16,
+            generation: entry.generation,
+        }
+    }
 
     fn slot_of(&mut self, token: RequestToken) -> Result<&mut Slot, CallError> {
         match self.slots.get_mut(usize::from(token.slot)) {
