@@ -382,19 +382,17 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
         failure: Failure<'_>,
         out: &mut [u8],
     ) -> Result<Transmit, CallError> {
-        let profile = self.life.config.profile;
+        // The seed's own failures are id-less `error` events in the `Seed000` profile.
+        let seed000 = self.life.config.profile == Profile::Seed000;
+        let (error, as_event) = match failure {
+            Failure::Error(error) => (error, false),
+            Failure::InvalidData if seed000 => (ErrorCode::InternalError.body(), true),
+            Failure::InvalidData => (ErrorCode::ValidationError.body(), false),
+            Failure::Internal => (ErrorCode::InternalError.body(), seed000),
+            Failure::Timeout => (ErrorCode::Timeout.body(), seed000),
+        };
         self.answer(token, out, |codec, id, out| {
-            let code = match (failure, profile) {
-                (Failure::Error(error), _) => {
-                    let frame: Frame<'_, ErrorBody<'_>> = Frame::ResponseError { id, error };
-                    return codec.encode(&frame, out);
-                }
-                (Failure::InvalidData, Profile::Seed000) => ErrorCode::InternalError,
-                (Failure::InvalidData, _) => ErrorCode::ValidationError,
-                (Failure::Internal, _) => ErrorCode::InternalError,
-                (Failure::Timeout, _) => ErrorCode::Timeout,
-            };
-            encode_error(codec, profile, Some(id), code, out)
+            encode_error(codec, (!as_event).then_some(id), error, out)
         })
     }
 
@@ -501,7 +499,7 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
         }
         if let (Some(reply), Some(codec)) = (self.replies.front(), self.codec) {
             let id = reply.id.as_deref().map(Str::new);
-            let len = encode_error(codec, Profile::Default, id, reply.code, out)?;
+            let len = encode_error(codec, id, reply.code.body(), out)?;
             self.replies.pop_front();
             return Ok(Some(Transmit::Message {
                 kind: codec.message_kind(),
@@ -601,15 +599,13 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
 /// An error answer: with an id, a `response.error`; without, an `error` event.
 fn encode_error<W: CodecSet>(
     codec: W,
-    profile: Profile,
     id: Option<Str<'_>>,
-    code: ErrorCode,
+    error: ErrorBody<'_>,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    let error = code.body();
-    let frame: Frame<'_, ErrorBody<'_>> = match (id, profile) {
-        (Some(id), Profile::Default) => Frame::ResponseError { id, error },
-        _ => Frame::Event {
+    let frame: Frame<'_, ErrorBody<'_>> = match id {
+        Some(id) => Frame::ResponseError { id, error },
+        None => Frame::Event {
             kind: Str::new("error"),
             data: error,
         },
