@@ -417,11 +417,7 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
         data: &P,
         out: &mut [u8],
     ) -> Result<Transmit, CallError> {
-        self.life.check_can_send()?;
-        if kind.len() > MAX_NAME_LEN {
-            return Err(CallError::NameTooLong);
-        }
-        let codec = self.codec.ok_or(CallError::NotAccepted)?;
+        let codec = self.event_codec(kind)?;
         let len = codec.encode(
             &Frame::Event {
                 kind: Str::new(kind),
@@ -522,6 +518,16 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
     }
 
     // ---- Internals ----
+
+    /// The codec to send an event of `kind` with, if one may be sent now. Not generic, so
+    /// that it is compiled once for every payload type.
+    fn event_codec(&self, kind: &str) -> Result<W, CallError> {
+        self.life.check_can_send()?;
+        if kind.len() > MAX_NAME_LEN {
+            return Err(CallError::NameTooLong);
+        }
+        self.codec.ok_or(CallError::NotAccepted)
+    }
 
     /// Marks free slot `slot` busy with request `id`.
     fn take_slot(&mut self, slot: usize, id: &Str<'_>) -> RequestToken {
