@@ -39,26 +39,7 @@ impl Codec for PostcardCodec {
     const SUBPROTOCOL: &'static str = "quartet.v1.postcard";
 
     fn decode(input: &[u8]) -> Result<Frame<'_>, DecodeFailure<'_>> {
-        // Member by member rather than as one tuple per frame type: the same bytes read,
-        // with less code. Every frame is a string, maybe a second one, then its last member.
-        let mut r = Reader { input, rest: input };
-        let tag = r.take::<u32>()?;
-        let frame_type = FrameType::ALL
-            .into_iter()
-            .find(|t| t.tag() == tag)
-            .ok_or(DecodeError::UnknownType)?;
-        let first = r.text()?;
-        let second = match frame_type {
-            FrameType::Request | FrameType::ResponseError => r.text()?,
-            FrameType::Event | FrameType::Response => "",
-        };
-        let last = r.take::<&[u8]>()?;
-        if frame_type == FrameType::ResponseError {
-            core::str::from_utf8(last).map_err(|_| DecodeError::NotUtf8)?;
-        }
-        if !r.rest.is_empty() {
-            return Err(DecodeError::TrailingData.into());
-        }
+        let (frame_type, first, second, last) = members(input)?;
         if frame_type == FrameType::Event {
             let kind = checked(first, Member::Kind, MAX_NAME_LEN)?;
             let data = Data::new(last);
@@ -75,7 +56,7 @@ impl Codec for PostcardCodec {
             }
             FrameType::ResponseError => Ok(Frame::ResponseError {
                 id,
-                // Checked above.
+                // `members` checked that the code is UTF-8.
                 error: ErrorBody {
                     reason: Str::new(second),
                     code: Str::new(core::str::from_utf8(last).unwrap_or_default()),
@@ -202,6 +183,31 @@ impl<'a> Reader<'a> {
         let bytes = self.take::<&[u8]>()?;
         core::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8)
     }
+}
+
+/// A frame's members, read one after the other (less code than one tuple per frame type):
+/// its type, its first string, its second string (requests and error answers; else empty),
+/// and its last member, which is UTF-8 in an error answer (its code).
+fn members(input: &[u8]) -> Result<(FrameType, &str, &str, &[u8]), DecodeError> {
+    let mut r = Reader { input, rest: input };
+    let tag = r.take::<u32>()?;
+    let frame_type = FrameType::ALL
+        .into_iter()
+        .find(|t| t.tag() == tag)
+        .ok_or(DecodeError::UnknownType)?;
+    let first = r.text()?;
+    let second = match frame_type {
+        FrameType::Request | FrameType::ResponseError => r.text()?,
+        FrameType::Event | FrameType::Response => "",
+    };
+    let last = r.take::<&[u8]>()?;
+    if frame_type == FrameType::ResponseError {
+        core::str::from_utf8(last).map_err(|_| DecodeError::NotUtf8)?;
+    }
+    if !r.rest.is_empty() {
+        return Err(DecodeError::TrailingData);
+    }
+    Ok((frame_type, first, second, last))
 }
 
 fn checked(text: &str, member: Member, max_len: usize) -> Result<Str<'_>, DecodeError> {
