@@ -384,12 +384,16 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
     ) -> Result<Transmit, CallError> {
         // The seed's own failures are id-less `error` events in the `Seed000` profile.
         let seed000 = self.life.config.profile == Profile::Seed000;
+        let code = match failure {
+            Failure::InvalidData if !seed000 => ErrorCode::ValidationError,
+            Failure::Error(_) | Failure::InvalidData | Failure::Internal => {
+                ErrorCode::InternalError
+            }
+            Failure::Timeout => ErrorCode::Timeout,
+        };
         let (error, as_event) = match failure {
             Failure::Error(error) => (error, false),
-            Failure::InvalidData if seed000 => (ErrorCode::InternalError.body(), true),
-            Failure::InvalidData => (ErrorCode::ValidationError.body(), false),
-            Failure::Internal => (ErrorCode::InternalError.body(), seed000),
-            Failure::Timeout => (ErrorCode::Timeout.body(), seed000),
+            _ => (code.body(), seed000),
         };
         self.answer(token, out, |codec, id, out| {
             encode_error(codec, (!as_event).then_some(id), error, out)
