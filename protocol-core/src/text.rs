@@ -116,6 +116,13 @@ impl<'a> Str<'a> {
     /// Copies the unescaped text into a fixed-capacity string, or `None` when it is longer
     /// than `N` bytes.
     pub fn to_heapless<const N: usize>(&self) -> Option<heapless::String<N>> {
+        self.to_heapless_with_len()
+    }
+
+    /// [`to_heapless`](Self::to_heapless) with the string's length stored as an `L`.
+    pub(crate) fn to_heapless_with_len<const N: usize, L: heapless::LenType>(
+        self,
+    ) -> Option<heapless::String<N, L>> {
         let mut out = heapless::String::new();
         for segment in self.segments() {
             out.push_str(segment.as_str(&mut [0; 4])).ok()?;
