@@ -10,7 +10,7 @@
 //! The message must be one JSON object (same strict rules as the envelope, `docs/spec.md`
 //! §3.2). The key comes back as a [`Str`] and the data as raw JSON text borrowed from the
 //! message, ready for a typed deserializer. A [`Dispatcher`] decides what runs; the default,
-//! [`FieldDispatcher`], routes by [`Routes`](crate::connection::Routes) on the key. Anything
+//! [`FieldDispatcher`], routes by [`Routes`] on the key. Anything
 //! that cannot be routed goes to the fallback with the raw message and the [`RouteError`].
 
 use core::fmt;
