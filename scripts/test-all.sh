@@ -64,6 +64,8 @@ done
 if [ "$lints" -eq 1 ]; then
     check "fmt" cargo fmt --all --check
     check "clippy" cargo clippy --workspace --all-targets --quiet -- -D warnings
+    check "rustdoc (broken or redundant links)" \
+        env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 fi
 
 if [ "$embedded" -eq 1 ]; then
