@@ -14,7 +14,7 @@ mod inputs;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use inputs::{REQUEST, Req, Resp};
+use inputs::{REQUEST, Req};
 use protocol_core::{Codec, Frame, JsonCodec, PostcardCodec};
 
 fn codecs(c: &mut Criterion) {
@@ -30,17 +30,7 @@ fn codecs(c: &mut Criterion) {
     });
 
     // --- JSON encode of the response -----------------------------------------------------
-    let Ok(Frame::Request { id, data, .. }) = JsonCodec::decode(REQUEST) else {
-        panic!("the request decodes");
-    };
-    let response = Frame::Response { id, data };
-    let req: Req<'_> = serde_json::from_slice(REQUEST).expect("serde_json reads the request");
-    let resp = Resp {
-        id: req.id,
-        r#type: "response",
-        data: req.data,
-    };
-    assert_eq!(req.endpoint, "echo");
+    let (response, resp) = inputs::responses();
 
     let mut ours = [0u8; 256];
     let mut theirs = Vec::with_capacity(256);

@@ -11,23 +11,14 @@ mod inputs;
 
 use std::hint::black_box;
 
-use inputs::{REQUEST, Req, Resp};
+use inputs::{REQUEST, Req};
 use protocol_core::{Codec, Frame, JsonCodec, PostcardCodec};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let op = args.next().expect("an operation");
     let n: usize = args.next().expect("a count").parse().expect("a number");
-    let Ok(Frame::Request { id, data, .. }) = JsonCodec::decode(REQUEST) else {
-        panic!("the request decodes");
-    };
-    let response = Frame::Response { id, data };
-    let req: Req<'_> = serde_json::from_slice(REQUEST).expect("serde_json reads it");
-    let resp = Resp {
-        id: req.id,
-        r#type: "response",
-        data: req.data,
-    };
+    let (response, resp) = inputs::responses();
     let mut post = [0u8; 128];
     let post = inputs::postcard_request(&mut post);
     let mut out = [0u8; 256];

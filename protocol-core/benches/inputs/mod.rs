@@ -4,7 +4,7 @@
 
 #![allow(dead_code, unreachable_pub)] // Each includer uses its own part, through its own paths.
 
-use protocol_core::{Codec, Data, Frame, PostcardCodec, Str};
+use protocol_core::{Codec, Data, Frame, JsonCodec, PostcardCodec, Str};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -30,6 +30,22 @@ pub struct Resp<'a> {
     pub id: &'a str,
     pub r#type: &'a str,
     pub data: &'a RawValue,
+}
+
+/// The response echoing the request's `data`: ours (decoded with [`JsonCodec`]), and
+/// serde_json's equivalent.
+pub fn responses() -> (Frame<'static>, Resp<'static>) {
+    let Ok(Frame::Request { id, data, .. }) = JsonCodec::decode(REQUEST) else {
+        panic!("the request decodes");
+    };
+    let req: Req<'_> = serde_json::from_slice(REQUEST).expect("serde_json reads the request");
+    assert_eq!(req.endpoint, "echo");
+    let resp = Resp {
+        id: req.id,
+        r#type: "response",
+        data: req.data,
+    };
+    (Frame::Response { id, data }, resp)
 }
 
 /// The postcard equivalent of the request's `data`.
