@@ -10,13 +10,10 @@ mod std_support;
 #[path = "../../transport-std/examples/seed001.rs"]
 mod seed001;
 
-use futures_util::SinkExt;
 use serde_json::{Value, json};
 use std_support::{
-    Client, Received, RecordedStep, TestServer, close, connect, guard, parse_recording, recv_data,
-    send_text,
+    Received, SeedReplay, TestServer, close, connect, recv_data, replay_recording, send_text,
 };
-use tokio_tungstenite::tungstenite::Message;
 use transport_std::ServerConfig;
 
 /// A.2, `/ws` (default router: no fallback).
@@ -132,56 +129,34 @@ fn check(case: &str, recorded: &str, got: &Received) {
     }
 }
 
-async fn alive(case: &str, client: &mut Client) {
-    send_text(client, PROBE).await;
-    assert_eq!(
-        recv_data(client).await,
-        Received::Text(PROBE_REPLY.into()),
-        "{case}: the connection is open and nothing else came"
-    );
+/// Seed 001's side of [`replay_recording`].
+struct Seed001 {
+    reporting: bool,
+}
+
+impl SeedReplay for Seed001 {
+    const PROBE: (&'static str, &'static str) = (PROBE, PROBE_REPLY);
+
+    fn answer<'a>(&mut self, _case: &str, _n: usize, recorded: &'a str) -> Option<&'a str> {
+        Some(recorded)
+    }
+
+    fn check(&self, case: &str, expected: &str, got: &Received) {
+        check(case, expected, got);
+    }
+
+    fn difference(&mut self, case: &str) -> Option<Option<Value>> {
+        difference(self.reporting, case)
+    }
+
+    fn check_report(&self, case: &str, expected: &Value, got: &Value) {
+        assert_eq!(shape(got), shape(expected), "{case}: {got}");
+    }
 }
 
 async fn replay(reporting: bool, recording: &str) {
     let server = TestServer::start(seed001::app(reporting), ServerConfig::new()).await;
-    for (case, steps) in parse_recording(recording) {
-        let mut client = connect(&server.url("/ws")).await.expect("connect");
-        let mut closed = false;
-        for step in &steps {
-            match step {
-                RecordedStep::Text(text) => send_text(&mut client, text).await,
-                RecordedStep::Binary(bytes) => {
-                    guard("send", client.send(Message::binary(bytes.clone())))
-                        .await
-                        .expect("send");
-                }
-                RecordedStep::Expect(text) => check(&case, text, &recv_data(&mut client).await),
-                RecordedStep::Close(code) => {
-                    close(&mut client, *code).await;
-                    assert_eq!(
-                        recv_data(&mut client).await,
-                        Received::Close(Some((*code, String::new())))
-                    );
-                    closed = true;
-                }
-                RecordedStep::Dropped => {
-                    let ours = difference(reporting, &case)
-                        .unwrap_or_else(|| panic!("{case}: an undocumented difference"));
-                    if let Some(report) = ours {
-                        let got = recv_data(&mut client).await;
-                        let Received::Text(got) = got else {
-                            panic!("{case}: {got:?}")
-                        };
-                        let got: Value = serde_json::from_str(&got).unwrap();
-                        assert_eq!(shape(&got), shape(&report), "{case}: {got}");
-                    }
-                }
-            }
-        }
-        if !closed {
-            alive(&case, &mut client).await;
-            close(&mut client, 1000).await;
-        }
-    }
+    replay_recording(&server, recording, &mut Seed001 { reporting }).await;
     server.stop().await;
 }
 

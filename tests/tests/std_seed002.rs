@@ -11,13 +11,10 @@ mod std_support;
 #[path = "../../transport-std/examples/seed002.rs"]
 mod seed002;
 
-use futures_util::SinkExt;
 use serde_json::{Value, json};
 use std_support::{
-    Client, Received, RecordedStep, TestServer, close, connect, guard, parse_recording, recv_data,
-    send_text,
+    Received, SeedReplay, TestServer, close, connect, recv_data, replay_recording, send_text,
 };
-use tokio_tungstenite::tungstenite::Message;
 use transport_std::ServerConfig;
 
 /// A.3 (Starlette 0.17.1).
@@ -116,70 +113,47 @@ fn check(case: &str, recorded: &str, got: &Received) {
     }
 }
 
-async fn alive(case: &str, client: &mut Client) {
-    send_text(client, PROBE).await;
-    assert_eq!(
-        recv_data(client).await,
-        Received::Text(PROBE_REPLY.into()),
-        "{case}: the connection is open and nothing else came"
-    );
+/// Seed 002's side of [`replay_recording`]. Counts the messages we answer with an `errors`
+/// report: each is counted in the server's `errors`.
+struct Seed002 {
+    refused: u64,
+}
+
+impl SeedReplay for Seed002 {
+    const PROBE: (&'static str, &'static str) = (PROBE, PROBE_REPLY);
+
+    fn answer<'a>(&mut self, case: &str, n: usize, recorded: &'a str) -> Option<&'a str> {
+        let ours = replaced(case, n).unwrap_or(recorded);
+        if ours.starts_with(r#"{"errors""#) {
+            self.refused += 1;
+        }
+        Some(ours)
+    }
+
+    fn check(&self, case: &str, expected: &str, got: &Received) {
+        check(case, expected, got);
+    }
+
+    fn difference(&mut self, case: &str) -> Option<Option<Value>> {
+        let ours = difference(case);
+        if matches!(ours, Some(Some(_))) {
+            self.refused += 1;
+        }
+        ours
+    }
+
+    fn check_report(&self, case: &str, expected: &Value, got: &Value) {
+        assert_eq!(shape(got), shape(expected), "{case}: {got}");
+    }
 }
 
 async fn replay(recording: &str) {
     let server = TestServer::start(seed002::app(), ServerConfig::new()).await;
-    // Messages answered with an `errors` report: each is counted in the server's `errors`.
-    let mut refused = 0;
-    for (case, steps) in parse_recording(recording) {
-        let mut expected = 0;
-        let mut client = connect(&server.url("/ws")).await.expect("connect");
-        let mut closed = false;
-        for step in &steps {
-            match step {
-                RecordedStep::Text(text) => send_text(&mut client, text).await,
-                RecordedStep::Binary(bytes) => {
-                    guard("send", client.send(Message::binary(bytes.clone())))
-                        .await
-                        .expect("send");
-                }
-                RecordedStep::Expect(text) => {
-                    expected += 1;
-                    let ours = replaced(&case, expected).unwrap_or(text);
-                    if ours.starts_with(r#"{"errors""#) {
-                        refused += 1;
-                    }
-                    check(&case, ours, &recv_data(&mut client).await);
-                }
-                RecordedStep::Close(code) => {
-                    close(&mut client, *code).await;
-                    assert_eq!(
-                        recv_data(&mut client).await,
-                        Received::Close(Some((*code, String::new())))
-                    );
-                    closed = true;
-                }
-                RecordedStep::Dropped => {
-                    let ours = difference(&case)
-                        .unwrap_or_else(|| panic!("{case}: an undocumented difference"));
-                    if let Some(report) = ours {
-                        refused += 1;
-                        let got = recv_data(&mut client).await;
-                        let Received::Text(got) = got else {
-                            panic!("{case}: {got:?}")
-                        };
-                        let got: Value = serde_json::from_str(&got).unwrap();
-                        assert_eq!(shape(&got), shape(&report), "{case}: {got}");
-                    }
-                }
-            }
-        }
-        if !closed {
-            alive(&case, &mut client).await;
-            close(&mut client, 1000).await;
-        }
-    }
+    let mut seed = Seed002 { refused: 0 };
+    replay_recording(&server, recording, &mut seed).await;
     let stats = server.stop().await.stats();
-    assert!(refused >= 5, "the recording has refusals");
-    assert_eq!(stats.errors, refused, "free-form failures are counted");
+    assert!(seed.refused >= 5, "the recording has refusals");
+    assert_eq!(stats.errors, seed.refused, "free-form failures are counted");
     assert_eq!(stats.panics, 0);
 }
 

@@ -10,13 +10,10 @@ mod std_support;
 #[path = "../../transport-std/examples/seed003.rs"]
 mod seed003;
 
-use futures_util::SinkExt;
 use serde_json::{Value, json};
 use std_support::{
-    Client, Received, RecordedStep, TestServer, close, connect, guard, parse_recording, recv_data,
-    send_text,
+    Received, SeedReplay, TestServer, close, connect, recv_data, replay_recording, send_text,
 };
-use tokio_tungstenite::tungstenite::Message;
 use transport_std::ServerConfig;
 
 /// A.4, plain protocol (websockets 12.0).
@@ -96,62 +93,32 @@ fn check(case: &str, recorded: &str, got: &Received) {
     assert_eq!(got, recorded, "{case}");
 }
 
-async fn alive(case: &str, client: &mut Client) {
-    send_text(client, PROBE).await;
-    assert_eq!(
-        recv_data(client).await,
-        Received::Text(PROBE_REPLY.into()),
-        "{case}: the connection is open and nothing else came"
-    );
+/// Seed 003's side of [`replay_recording`].
+struct Seed003;
+
+impl SeedReplay for Seed003 {
+    const PROBE: (&'static str, &'static str) = (PROBE, PROBE_REPLY);
+
+    fn answer<'a>(&mut self, case: &str, n: usize, recorded: &'a str) -> Option<&'a str> {
+        (!skipped(case, n)).then_some(recorded)
+    }
+
+    fn check(&self, case: &str, expected: &str, got: &Received) {
+        check(case, expected, got);
+    }
+
+    fn difference(&mut self, case: &str) -> Option<Option<Value>> {
+        difference(case)
+    }
+
+    fn check_report(&self, case: &str, expected: &Value, got: &Value) {
+        assert_eq!(shape(got), shape(expected), "{case}: {got}");
+    }
 }
 
 async fn replay(recording: &str) {
     let server = TestServer::start(seed003::app(), ServerConfig::new()).await;
-    for (case, steps) in parse_recording(recording) {
-        let mut expected = 0;
-        let mut client = connect(&server.url("/ws")).await.expect("connect");
-        let mut closed = false;
-        for step in &steps {
-            match step {
-                RecordedStep::Text(text) => send_text(&mut client, text).await,
-                RecordedStep::Binary(bytes) => {
-                    guard("send", client.send(Message::binary(bytes.clone())))
-                        .await
-                        .expect("send");
-                }
-                RecordedStep::Expect(text) => {
-                    expected += 1;
-                    if !skipped(&case, expected) {
-                        check(&case, text, &recv_data(&mut client).await);
-                    }
-                }
-                RecordedStep::Close(code) => {
-                    close(&mut client, *code).await;
-                    assert_eq!(
-                        recv_data(&mut client).await,
-                        Received::Close(Some((*code, String::new())))
-                    );
-                    closed = true;
-                }
-                RecordedStep::Dropped => {
-                    let ours = difference(&case)
-                        .unwrap_or_else(|| panic!("{case}: an undocumented difference"));
-                    if let Some(report) = ours {
-                        let got = recv_data(&mut client).await;
-                        let Received::Text(got) = got else {
-                            panic!("{case}: {got:?}")
-                        };
-                        let got: Value = serde_json::from_str(&got).unwrap();
-                        assert_eq!(shape(&got), shape(&report), "{case}: {got}");
-                    }
-                }
-            }
-        }
-        if !closed {
-            alive(&case, &mut client).await;
-            close(&mut client, 1000).await;
-        }
-    }
+    replay_recording(&server, recording, &mut Seed003).await;
     server.stop().await;
 }
 

@@ -463,3 +463,84 @@ pub fn parse_recording(recording: &str) -> Vec<(String, Vec<RecordedStep>)> {
     }
     cases
 }
+
+/// What a replay of a seed 001–003 recording does where the seeds differ; the rest is
+/// [`replay_recording`].
+pub trait SeedReplay {
+    /// A message the server answers at once, and its answer: sent after each case that leaves
+    /// the connection open, to show that it is open and that nothing else came.
+    const PROBE: (&'static str, &'static str);
+
+    /// Our answer where the recording has `recorded` as the `n`-th answer of `case` (from 1),
+    /// or `None` where we send none (a documented difference).
+    fn answer<'a>(&mut self, case: &str, n: usize, recorded: &'a str) -> Option<&'a str>;
+
+    /// Checks what we sent against the answer we should have sent.
+    fn check(&self, case: &str, expected: &str, got: &Received);
+
+    /// What we do where the seed dropped the connection in `case`: send a report
+    /// (`Some(Some(report))`), or send nothing and keep the connection open (`Some(None)`).
+    /// `None`: the difference is not documented.
+    fn difference(&mut self, case: &str) -> Option<Option<serde_json::Value>>;
+
+    /// Checks that the report we sent has the shape of `expected`.
+    fn check_report(&self, case: &str, expected: &serde_json::Value, got: &serde_json::Value);
+}
+
+/// Replays every case of a seed recording (see [`parse_recording`]) against `server`, one
+/// connection each: sends the client's frames, checks each answer, answers the close frames,
+/// and probes the connections the case leaves open.
+pub async fn replay_recording<S: SeedReplay>(server: &TestServer, recording: &str, seed: &mut S) {
+    for (case, steps) in parse_recording(recording) {
+        let mut answers = 0;
+        let mut client = connect(&server.url("/ws")).await.expect("connect");
+        let mut closed = false;
+        for step in &steps {
+            match step {
+                RecordedStep::Text(text) => send_text(&mut client, text).await,
+                RecordedStep::Binary(bytes) => {
+                    guard("send", client.send(Message::binary(bytes.clone())))
+                        .await
+                        .expect("send");
+                }
+                RecordedStep::Expect(recorded) => {
+                    answers += 1;
+                    if let Some(ours) = seed.answer(&case, answers, recorded) {
+                        seed.check(&case, ours, &recv_data(&mut client).await);
+                    }
+                }
+                RecordedStep::Close(code) => {
+                    close(&mut client, *code).await;
+                    assert_eq!(
+                        recv_data(&mut client).await,
+                        Received::Close(Some((*code, String::new())))
+                    );
+                    closed = true;
+                }
+                RecordedStep::Dropped => {
+                    let ours = seed
+                        .difference(&case)
+                        .unwrap_or_else(|| panic!("{case}: an undocumented difference"));
+                    if let Some(report) = ours {
+                        let got = recv_data(&mut client).await;
+                        let Received::Text(got) = got else {
+                            panic!("{case}: {got:?}")
+                        };
+                        let got = serde_json::from_str(&got).unwrap();
+                        seed.check_report(&case, &report, &got);
+                    }
+                }
+            }
+        }
+        if !closed {
+            let (probe, reply) = S::PROBE;
+            send_text(&mut client, probe).await;
+            assert_eq!(
+                recv_data(&mut client).await,
+                Received::Text(reply.into()),
+                "{case}: the connection is open and nothing else came"
+            );
+            close(&mut client, 1000).await;
+        }
+    }
+}
