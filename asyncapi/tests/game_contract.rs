@@ -6,17 +6,13 @@ use protocol_core::endpoint::{EndpointFn, Handler, Router};
 use protocol_core::{Config, Instant, JsonCodec, MessageKind, ServerConnection, Transmit};
 use serde_json::{Value, json};
 
-#[path = "../examples/game_asyncapi.rs"]
-#[allow(dead_code)]
-mod game_asyncapi;
-
 const SNAPSHOT: &str = "tests/snapshots/game.asyncapi.json";
 
 /// A change to the document must be deliberate: regenerate the snapshot with
 /// `UPDATE_SNAPSHOTS=1 cargo test -p asyncapi` and commit it with the code change.
 #[test]
 fn game_document_matches_its_snapshot() {
-    let generated = game_asyncapi::game_api().to_json() + "\n";
+    let generated = game::api().to_json() + "\n";
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(SNAPSHOT, &generated).unwrap();
     }
@@ -73,7 +69,7 @@ fn message_of(
 
 #[test]
 fn every_recorded_game_frame_is_validated_against_its_schema() {
-    let doc = game_asyncapi::game_api().document();
+    let doc = game::api().document();
     let mut endpoints_by_id = std::collections::HashMap::new();
     let (mut valid, mut invalid) = (Vec::new(), Vec::new());
     for (direction, text) in recorded_frames() {
@@ -129,7 +125,7 @@ fn every_recorded_game_frame_is_validated_against_its_schema() {
 /// the schema and the code agree.
 #[test]
 fn the_server_refuses_what_the_schema_refuses() {
-    let doc = game_asyncapi::game_api().document();
+    let doc = game::api().document();
     let schema = validator(&doc, "move.request");
     let play =
         EndpointFn::<game::MoveEndpoint, _>::new(|game_id: &mut i64, m| game::play(*game_id, m));

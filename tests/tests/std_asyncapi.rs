@@ -66,7 +66,7 @@ async fn game_serves_its_asyncapi_document_and_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_paths_are_configurable() {
     let app = transport_std::App::<()>::new("/ws").asyncapi_at(
-        &game::game_api(),
+        &::game::api(),
         "/docs/api.json",
         "/docs/",
     );

@@ -131,6 +131,28 @@ pub fn fail(_: Empty) -> Result<Empty, RequestError> {
     Err(NOT_YOUR_TURN)
 }
 
+/// The game's AsyncAPI document: the one the std game server serves at `/asyncapi.json`, and
+/// the one `asyncapi`'s `game_asyncapi` example writes.
+#[cfg(feature = "asyncapi")]
+pub fn api() -> asyncapi::Api {
+    asyncapi::Api::new("quartet game", "1.0.0")
+        .description(
+            "The seed-000 game: connect to `/ws?game_id=N`, play moves, receive the game's events.",
+        )
+        .server("127.0.0.1:8080", "/ws")
+        .on_connect::<StateEvent>("The game's state, pushed when the connection is accepted.")
+        .on_connect::<InitEvent>("The enter hook's result, after its events.")
+        .endpoint::<MoveEndpoint>("Play a move in this connection's game.")
+        .endpoint::<FailEndpoint>("Always refused: shows a handler's own error.")
+        .error(NOT_YOUR_TURN.code, NOT_YOUR_TURN.reason)
+        .raw_endpoint("echo", "Answers its data verbatim.")
+        .raw_endpoint(
+            "boom",
+            "Always fails with internal-error: shows a handler failure.",
+        )
+        .raw_endpoint("sleep", "Waits `data` seconds, then answers `data`.")
+}
+
 /// The `game_id` query parameter as an integer, as seed 000's enter hook reads it.
 pub fn game_id_from_query(query: &str) -> Option<i64> {
     query

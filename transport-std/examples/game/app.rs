@@ -103,28 +103,7 @@ pub fn app() -> App<Game> {
         .get("/", |_| async {
             http_response(http::StatusCode::OK, "text/html; charset=utf-8", PAGE)
         })
-        .asyncapi(&game_api())
-}
-
-/// The game's AsyncAPI document, served at `/asyncapi.json` and `/asyncapi.html` (the same
-/// document as `asyncapi`'s `game_asyncapi` example, built from the `game` crate's contract).
-pub fn game_api() -> asyncapi::Api {
-    asyncapi::Api::new("quartet game", "1.0.0")
-        .description(
-            "The seed-000 game: connect to `/ws?game_id=N`, play moves, receive the game's events.",
-        )
-        .server("127.0.0.1:8080", "/ws")
-        .on_connect::<game::StateEvent>("The game's state, pushed when the connection is accepted.")
-        .on_connect::<game::InitEvent>("The enter hook's result, after its events.")
-        .endpoint::<game::MoveEndpoint>("Play a move in this connection's game.")
-        .endpoint::<game::FailEndpoint>("Always refused: shows a handler's own error.")
-        .error(game::NOT_YOUR_TURN.code, game::NOT_YOUR_TURN.reason)
-        .raw_endpoint("echo", "Answers its data verbatim.")
-        .raw_endpoint(
-            "boom",
-            "Always fails with internal-error: shows a handler failure.",
-        )
-        .raw_endpoint("sleep", "Waits `data` seconds, then answers `data`.")
+        .asyncapi(&game::api())
 }
 
 /// The server settings of the game in `profile`.
