@@ -679,6 +679,34 @@ impl Life {
         self.is_open()
     }
 
+    /// Checks the result of `close(code, reason)` into `room` bytes of `out`: refused unless
+    /// it may be sent, else the close frame with its reason written. True when it closed.
+    fn closed(
+        &mut self,
+        now: Instant,
+        (code, reason, room): (u16, &str, usize),
+        result: Result<Transmit, CallError>,
+        out: &[u8],
+    ) -> bool {
+        let ok = reason.len() <= room
+            && self.can_send()
+            && sendable_close_code(code)
+            && reason.len() <= crate::limits::MAX_CLOSE_REASON_LEN;
+        if !ok {
+            assert!(result.is_err(), "close({code}, {reason:?}): {result:?}");
+            return false;
+        }
+        let transmit = Transmit::Close {
+            code,
+            reason_len: reason.len(),
+        };
+        assert_eq!(result, Ok(transmit), "close");
+        assert_eq!(&out[..reason.len()], reason.as_bytes());
+        self.transmitted(&transmit);
+        self.start_close(now, code);
+        true
+    }
+
     fn start_close(&mut self, now: Instant, code: u16) {
         self.set_local(State::Disconnected);
         self.local_close = Some(code);
@@ -1287,23 +1315,12 @@ impl<W: CodecSet> ServerRun<W> {
         let result = self
             .conn
             .close(self.now, code, reason, &mut self.out[..len]);
-        let ok = reason.len() <= len
-            && self.life.can_send()
-            && sendable_close_code(code)
-            && reason.len() <= crate::limits::MAX_CLOSE_REASON_LEN;
-        if !ok {
-            assert!(result.is_err(), "close({code}, {reason:?}): {result:?}");
-            return;
+        if self
+            .life
+            .closed(self.now, (code, reason, len), result, &self.out)
+        {
+            self.replies.clear();
         }
-        let transmit = Transmit::Close {
-            code,
-            reason_len: reason.len(),
-        };
-        assert_eq!(result, Ok(transmit), "close");
-        assert_eq!(&self.out[..reason.len()], reason.as_bytes());
-        self.life.transmitted(&transmit);
-        self.life.start_close(self.now, code);
-        self.replies.clear();
     }
 
     /// A command that sends: the transmit and the bytes are the expected ones.
@@ -1337,11 +1354,7 @@ impl<W: CodecSet> ServerRun<W> {
         }
         let next = self.life.next_deadline();
         assert_eq!(self.conn.poll_timeout(), next, "poll_timeout");
-        let mut events = Vec::new();
-        while let Some(event) = self.conn.poll_event() {
-            events.push(event);
-            assert!(events.len() <= 8, "endless events");
-        }
+        let events = drain_events(|| self.conn.poll_event());
         self.life.events(&events);
         self.life
             .states(self.conn.client_state(), self.conn.app_state(), before);
@@ -1407,6 +1420,16 @@ impl<W: CodecSet> ServerRun<W> {
         let more = self.conn.poll_transmit(self.now, &mut self.out);
         assert_eq!(more, Ok(None), "unexpected transmit");
     }
+}
+
+/// The events a connection has to report, which must end.
+fn drain_events(mut poll_event: impl FnMut() -> Option<Event>) -> Vec<Event> {
+    let mut events = Vec::new();
+    while let Some(event) = poll_event() {
+        events.push(event);
+        assert!(events.len() <= 8, "endless events");
+    }
+    events
 }
 
 /// Every data message sent decodes with the connection's codec.
@@ -1646,22 +1669,8 @@ impl<W: CodecSet> ClientRun<W> {
         let result = self
             .conn
             .close(self.now, code, reason, &mut self.out[..len]);
-        let ok = reason.len() <= len
-            && self.life.can_send()
-            && sendable_close_code(code)
-            && reason.len() <= crate::limits::MAX_CLOSE_REASON_LEN;
-        if !ok {
-            assert!(result.is_err(), "close({code}, {reason:?}): {result:?}");
-            return;
-        }
-        let transmit = Transmit::Close {
-            code,
-            reason_len: reason.len(),
-        };
-        assert_eq!(result, Ok(transmit), "close");
-        assert_eq!(&self.out[..reason.len()], reason.as_bytes());
-        self.life.transmitted(&transmit);
-        self.life.start_close(self.now, code);
+        self.life
+            .closed(self.now, (code, reason, len), result, &self.out);
     }
 
     /// §5.2 for one inbound message.
@@ -1772,11 +1781,7 @@ impl<W: CodecSet> ClientRun<W> {
             .flatten()
             .min();
         assert_eq!(self.conn.poll_timeout(), next, "poll_timeout");
-        let mut events = Vec::new();
-        while let Some(event) = self.conn.poll_event() {
-            events.push(event);
-            assert!(events.len() <= 8, "endless events");
-        }
+        let events = drain_events(|| self.conn.poll_event());
         for event in &events {
             if let Event::RequestFailed { request, .. } = event {
                 self.complete(request.0);
