@@ -275,8 +275,8 @@ keep the wire format and the API:
 - UTF-8 inside JSON strings is checked with core's validator, which the image links anyway.
 - The connection's role (server or client) is a constant of its state machine, so a one-role
   image carries no code for the other role (−124 bytes here, +28 in the two-role example).
-- Every refusal of \`handle_message\` goes through one call (−476 bytes), every error answer
-  through one encoder that takes the body (−148 bytes with \`fail\` building one body), and
+- Every refusal of `handle_message` goes through one call (−476 bytes), every error answer
+  through one encoder that takes the body (−148 bytes with `fail` building one body), and
   the postcard envelope's members are read with plain errors converted once (−60 bytes).
 
 EOF
@@ -311,10 +311,22 @@ Levers measured and not taken:
   bits of microseconds wrap after 71 minutes, and of milliseconds after 49 days, so every
   deadline comparison would need wrap-around arithmetic and \`Instant\` could no longer be
   \`Ord\`. That is an API change, and a trap for long-running servers.
+- A smaller \`CallError\` (\`EncodeError::BufferTooSmall\` with an \`Option<NonZeroUsize>\`,
+  a niche: 12 bytes down to 8): +20 bytes here, −84 on the JSON server. \`Result<Transmit,
+  CallError>\` is still returned through memory (AAPCS returns composites over 4 bytes that
+  way), and the public field type would change.
+- The reply queue written by hand instead of \`heapless::Deque\`: the deque's code is 148
+  bytes of this image and a ring of our own does the same operations, so at most a few
+  dozen bytes, for code a well-kept crate already provides. (The in-flight table is already
+  a plain array.)
 
-Levers not tried yet:
-- smaller error enums (\`CallError\` carries an \`EncodeError\` with an \`Option<usize>\`);
-- the reply queue and the in-flight table as plain arrays.
+What meeting the limit would take, each a decision beyond this issue: counting the runtime
+shared with the WebSocket layer once (the server's own code, $((postcard - postcard_shared)) bytes, is within
+the limit), or giving up one of the project's rules: a 32-bit, wrapping \`Instant\` in the API
+(−448), \`unsafe\` in a UTF-8 validator of our own (−0.5 KiB, and only if the WebSocket layer
+uses it too), or a nightly toolchain rebuilding core for size (−0.7 KiB). The first reaches
+the limit alone; of the others, no two are enough, and all three might be (−1.6 KiB if the
+savings simply added up, which they need not).
 
 EOF
     cat <<'EOF'
