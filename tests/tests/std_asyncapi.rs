@@ -40,6 +40,14 @@ async fn game_serves_its_asyncapi_document_and_page() {
             .expect("JSON snapshot");
     assert_eq!(served, snapshot);
 
+    // The game's page links to the document.
+    let (status, _, index) = http_get(&server, "/").await;
+    assert_eq!(status, 200);
+    assert!(
+        index.contains("href=\"/asyncapi.html\""),
+        "the page links the document"
+    );
+
     let (status, head, page) = http_get(&server, "/asyncapi.html").await;
     assert_eq!(status, 200);
     assert!(head.contains("content-type: text/html"), "{head}");
