@@ -81,6 +81,33 @@ fn frame_too_large_is_answered_with_the_id() {
     );
 }
 
+/// `docs/spec.md` §3.3: a complete frame's `id` is usable whatever its type, so an `event`
+/// sent to a server (its `Frame` has no id) is refused with the id, as is one too large.
+#[test]
+fn an_event_from_the_client_is_refused_with_its_id() {
+    let mut config = Config::new();
+    config.max_frame_len = 52;
+    let mut conn = server::<8, 4>(config);
+    for event in [
+        r#"{"id":"e\u0031","type":"event","kind":"k","data":1}"#,
+        r#"{"id":"e2","type":"event","kind":"k","data":"0123456789"}"#,
+        r#"{"id":7,"type":"event","kind":"k","data":1}"#,
+    ] {
+        let got = conn
+            .handle_message(NOW, MessageKind::Text, event.as_bytes(), &["echo"])
+            .unwrap();
+        assert!(matches!(got, ServerReceived::Refused(_)), "{got:?}");
+    }
+    assert_eq!(
+        drain(&mut conn),
+        [
+            r#"{"id":"e1","type":"response.error","data":{"reason":"Invalid request sent","code":"validation-error"}}"#,
+            r#"{"id":"e2","type":"response.error","data":{"reason":"Frame too large","code":"frame-too-large"}}"#,
+            r#"{"type":"event","kind":"error","data":{"reason":"Invalid request sent","code":"validation-error"}}"#,
+        ]
+    );
+}
+
 #[test]
 fn a_full_reply_queue_refuses_input_until_drained() {
     let mut conn = server::<8, 2>(Config::new());
@@ -136,6 +163,31 @@ fn too_many_bad_frames_in_a_row_closes_with_1008() {
         Ok(ServerReceived::Ignored),
         "data after our close frame is ignored"
     );
+}
+
+/// A stale token stays stale while its slot serves request after request (a 16-bit counter
+/// let the 65,537th request of a slot take the first one's answer).
+#[test]
+fn a_stale_token_never_answers_a_later_request_in_its_slot() {
+    let mut conn = server::<1, 4>(Config::new());
+    let mut out = [0u8; 512];
+    let mut first = None;
+    let again = br#"{"id":"a","type":"request","endpoint":"echo","data":1}"#;
+    for _ in 0..=u32::from(u16::MAX) {
+        let Ok(ServerReceived::Request(r)) =
+            conn.handle_message(NOW, MessageKind::Text, again, &["echo"])
+        else {
+            panic!("a request");
+        };
+        first.get_or_insert(r.token);
+        let answered = conn.respond(NOW, r.token, &Data::new(b"1"), &mut out);
+        assert!(matches!(answered, Ok(Transmit::Message { .. })));
+    }
+    let later = br#"{"id":"later","type":"request","endpoint":"echo","data":1}"#;
+    let got = conn.handle_message(NOW, MessageKind::Text, later, &["echo"]);
+    assert!(matches!(got, Ok(ServerReceived::Request(_))));
+    let stale = conn.respond(NOW, first.unwrap(), &Data::new(b"2"), &mut out);
+    assert_eq!(stale, Err(CallError::UnknownRequest));
 }
 
 #[test]

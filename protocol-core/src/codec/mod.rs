@@ -59,6 +59,17 @@ pub trait Codec {
     /// A [`DecodeFailure`]: what was wrong, and the usable id if there is one.
     fn decode(input: &[u8]) -> Result<Frame<'_>, DecodeFailure<'_>>;
 
+    /// The frame's usable id (`docs/spec.md` §3.3), whatever its type: the id an error
+    /// about this frame is answered with. The default reads it from [`decode`](Self::decode);
+    /// a codec whose frames may carry an id that [`Frame`] does not keep (a JSON `event`
+    /// with an `id` member) says so here.
+    fn usable_id(input: &[u8]) -> Option<Str<'_>> {
+        match Self::decode(input) {
+            Ok(frame) => frame.id(),
+            Err(failure) => failure.id,
+        }
+    }
+
     /// Encodes `frame` at the start of `out` and returns the length written.
     ///
     /// # Errors
@@ -114,10 +125,7 @@ pub trait Codec {
         if input.len() <= max_len {
             return Self::decode(input);
         }
-        let id = match Self::decode(input) {
-            Ok(frame) => frame.id(),
-            Err(failure) => failure.id,
-        };
+        let id = Self::usable_id(input);
         let error = DecodeError::FrameTooLarge {
             len: saturate(input.len()),
             max: saturate(max_len),

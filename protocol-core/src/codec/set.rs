@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{Codec, DecodeError, DecodeFailure, EncodeError, MessageKind, ValueError};
 use crate::frame::{Data, ErrorBody, Frame, Payload};
+use crate::text::Str;
 
 /// A set of codecs, one of which a connection uses once the handshake has chosen it.
 pub trait CodecSet: Copy + Eq + fmt::Debug {
@@ -28,6 +29,8 @@ pub trait CodecSet: Copy + Eq + fmt::Debug {
     /// # Errors
     /// As [`Codec::decode_limited`].
     fn decode(self, input: &[u8], max_len: usize) -> Result<Frame<'_>, DecodeFailure<'_>>;
+    /// [`Codec::usable_id`] with this codec.
+    fn usable_id(self, input: &[u8]) -> Option<Str<'_>>;
     /// [`Codec::encode`] with this codec.
     ///
     /// # Errors
@@ -72,6 +75,9 @@ impl<C: Codec + Copy + Eq + fmt::Debug + Default> CodecSet for C {
     }
     fn decode(self, input: &[u8], max_len: usize) -> Result<Frame<'_>, DecodeFailure<'_>> {
         <C as Codec>::decode_limited(input, max_len)
+    }
+    fn usable_id(self, input: &[u8]) -> Option<Str<'_>> {
+        <C as Codec>::usable_id(input)
     }
     fn encode<D: Payload>(
         self,
@@ -147,6 +153,9 @@ impl CodecSet for AnyCodec {
     }
     fn decode(self, input: &[u8], max_len: usize) -> Result<Frame<'_>, DecodeFailure<'_>> {
         dispatch!(self, C => <C as Codec>::decode_limited(input, max_len))
+    }
+    fn usable_id(self, input: &[u8]) -> Option<Str<'_>> {
+        dispatch!(self, C => <C as Codec>::usable_id(input))
     }
     fn encode<D: Payload>(
         self,

@@ -39,12 +39,13 @@ impl<const N: usize> Routes for [&str; N] {
 }
 
 /// Names one request in flight. Stale tokens (answered, or from an earlier request in the
-/// same slot) are refused with [`CallError::UnknownRequest`].
+/// same slot) are refused with [`CallError::UnknownRequest`]: each slot counts its requests
+/// in 32 bits, so a stale token could only match again after 2^32 more requests in its slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RequestToken {
     slot: u16,
-    generation: u16,
+    generation: u32,
 }
 
 /// A request to run, borrowed from the message it came in.
@@ -133,7 +134,7 @@ type Id = heapless::String<MAX_ID_LEN>;
 #[derive(Debug)]
 struct Slot {
     id: Id,
-    generation: u16,
+    generation: u32,
     busy: bool,
 }
 
@@ -300,7 +301,8 @@ impl<W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
                     }
                 }
             },
-            Ok(frame) => (frame.id(), ErrorCode::ValidationError, None),
+            // Not a request. Its usable id is read again: an event keeps none in its `Frame`.
+            Ok(_) => (codec.usable_id(message), ErrorCode::ValidationError, None),
         };
         Ok(self.refuse(now, id, code, error))
     }

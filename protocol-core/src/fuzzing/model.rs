@@ -317,7 +317,7 @@ const POSTCARD_VALUES: [&[u8]; 6] = [
     &[0; 3],
 ];
 /// Hand-written JSON messages.
-const TEXTS: [&str; 16] = [
+const TEXTS: [&str; 18] = [
     r#"{"id":"\u0031","type":"request","endpoint":"echo","data":1}"#,
     " {\"type\":\"request\",\"data\":{ },\"endpoint\":\"e\\u0063ho\",\"id\":\"w\"}\n",
     r#"{"id":"a","id":"b","type":"request","endpoint":"echo","data":1}"#,
@@ -334,6 +334,9 @@ const TEXTS: [&str; 16] = [
     r#"{"id":"1","type":"response.error","data":{"reason":"r","code":"c"}}"#,
     r#"{"id":"2","type":"response.error","data":{"reason":1,"code":"c"}}"#,
     r#"{"id":"3","type":"response","data":[[[[{"a":"\ud800"}]]]]}"#,
+    // An event with an id: complete, so the id is usable (its `Frame` keeps none).
+    r#"{"id":"e\u0076","type":"event","kind":"k","data":1}"#,
+    r#"{"type":"event","id":7,"kind":"k","data":null}"#,
 ];
 const ERROR_CODES: [ErrorCode; 6] = [
     ErrorCode::ValidationError,
@@ -1140,16 +1143,16 @@ impl<W: CodecSet> ServerRun<W> {
                     DecodeError::FrameTooLarge { .. } => ErrorCode::FrameTooLarge,
                     _ => ErrorCode::ValidationError,
                 };
-                (failure.id, code)
+                (failure.id.map(|id| id.chars().collect()), code)
             }
             Ok(Frame::Request { id, endpoint, data }) => {
                 match ROUTES.iter().position(|r| endpoint == *r) {
-                    None => (Some(id), ErrorCode::InvalidEndpoint),
+                    None => (Some(id.chars().collect()), ErrorCode::InvalidEndpoint),
                     Some(route) => {
                         self.bad_frames = 0;
                         let open = self.issued.iter().filter(|i| i.open).count();
                         if open == IN_FLIGHT {
-                            (Some(id), ErrorCode::Busy)
+                            (Some(id.chars().collect()), ErrorCode::Busy)
                         } else {
                             let Ok(ServerReceived::Request(request)) = result else {
                                 panic!("a routable request, got {result:?}");
@@ -1175,7 +1178,12 @@ impl<W: CodecSet> ServerRun<W> {
                     }
                 }
             }
-            Ok(other) => (other.id(), ErrorCode::ValidationError),
+            Ok(other) => (
+                // The model's frames nest far less deeply than serde_json's limit.
+                super::codec::expected_usable_id(kind, bytes, &other)
+                    .expect("serde_json reads every frame the model sends"),
+                ErrorCode::ValidationError,
+            ),
         };
         let Ok(ServerReceived::Refused(refusal)) = result else {
             panic!("expected a refusal ({code:?}), got {result:?}");
@@ -1183,7 +1191,7 @@ impl<W: CodecSet> ServerRun<W> {
         assert_eq!(refusal.code, code, "refusal code");
         let id = match self.life.config.profile {
             Profile::Seed000 => None,
-            _ => id.map(|id| id.chars().collect()),
+            _ => id,
         };
         self.replies.push_back(Reply { id, code });
         if code != ErrorCode::Busy {
