@@ -177,6 +177,37 @@ async fn one_parameter_and_accept_then_close() {
     server.stop().await;
 }
 
+/// A refusal whose message is longer than a close frame carries still closes with 4401: the
+/// reason is cut at a character boundary (it used to leave the connection open and serving).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_4401_with_a_long_reason_still_closes() {
+    let message = "é".repeat(100); // 200 bytes; a close reason holds 123
+    let verifier = move |_request: std::sync::Arc<transport_std::RequestInfo>| {
+        let message = message.clone();
+        async move { Err::<(), _>(transport_std::auth::AuthError::new(message)) }
+    };
+    let app = App::<()>::new("/ws")
+        .raw("echo", |data: transport_std::RawData| async move {
+            Ok::<_, HandlerError>(data)
+        })
+        .authenticate(verifier, Refusal::Close4401);
+    let server = TestServer::start(app, ServerConfig::new()).await;
+    let mut refused = connect(&server.url("/ws"))
+        .await
+        .expect("accepted, then closed");
+    send_text(
+        &mut refused,
+        r#"{"id":"1","type":"request","endpoint":"echo","data":"secret"}"#,
+    )
+    .await;
+    assert_eq!(
+        recv_data(&mut refused).await,
+        Received::Close(Some((4401, "é".repeat(61))))
+    );
+    assert_eq!(drain(&mut refused).await, Vec::<Received>::new());
+    server.stop().await;
+}
+
 /// The application's own handshake decision and authentication both apply, whichever was
 /// set first: the decision runs first, authentication only after it accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -326,6 +326,29 @@ async fn a_message_over_the_websocket_limit_is_closed_with_1009() {
     assert_eq!(stats.requests, 0, "it never reached the core");
 }
 
+/// A free-form handler's reply longer than `max_message_size` is not sent: the connection
+/// is closed with 1011 and the server shuts down normally (it used to spin on a frame
+/// tungstenite's write buffer could never take).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_free_form_reply_over_the_message_limit_closes_with_1011() {
+    async fn big(v: serde_json::Value) -> Result<String, transport_std::HandlerError> {
+        let n = v["n"].as_u64().unwrap_or(0);
+        Ok("a".repeat(usize::try_from(n).unwrap_or(0)))
+    }
+    let app = transport_std::App::<()>::new("/ws")
+        .dispatch_by(protocol_core::dispatch::Discriminator::whole("action"))
+        .on("big", big);
+    let server = TestServer::start(app, ServerConfig::new()).await;
+    let mut client = connect(&server.url("/ws")).await.unwrap();
+    send_text(&mut client, r#"{"action":"big","n":1000}"#).await;
+    assert_eq!(recv_data(&mut client).await, text(&"a".repeat(1000)));
+    send_text(&mut client, r#"{"action":"big","n":300000}"#).await;
+    assert_eq!(recv(&mut client).await, closed(1011, "reply too large"));
+    drain(&mut client).await;
+    let handle = server.stop().await;
+    assert_eq!(handle.live_tasks(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_frame_over_the_core_limit_gets_frame_too_large_with_its_id() {
     let probe = Probe::new();

@@ -444,6 +444,43 @@ async fn an_enter_hook_that_panics_sends_internal_error_and_the_exit_hook_still_
     assert_eq!(handle.stats().panics, 1);
 }
 
+/// A close from the server while the enter hook still runs cancels the hook, so the client's
+/// answer is read and the close handshake completes at once (it used to wait out the close
+/// timeout, the hook still running, and end unclean).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_during_the_enter_hook_cancels_it_and_completes_the_handshake() {
+    let (exited_tx, mut exited_rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = App::<()>::new("/ws")
+        .enter(|| async {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            Ok::<_, HandlerError>(())
+        })
+        .exit(move |Exited(how): Exited| {
+            let _ = exited_tx.send(how);
+            async {}
+        });
+    let server = TestServer::start(app, ServerConfig::new()).await;
+    let mut client = connect(&server.url("/ws")).await.unwrap();
+    std_support::eventually("the connection is registered", || {
+        server.handle.connection_ids().len() == 1
+    })
+    .await;
+    server
+        .handle
+        .close(server.handle.connection_ids()[0], 4000, "kicked");
+    assert_eq!(
+        recv(&mut client).await,
+        Received::Close(Some((4000, "kicked".into())))
+    );
+    drain(&mut client).await;
+    let how = std_support::guard("the exit hook", exited_rx.recv())
+        .await
+        .unwrap();
+    // Clean: the client's answer was read (a close that times out is not clean).
+    assert_eq!((how.code, how.clean), (Some(4000), true));
+    server.stop().await;
+}
+
 /// Sends raw bytes and reads the whole answer (the server closes).
 async fn raw_exchange(server: &TestServer, bytes: &[u8]) -> String {
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();

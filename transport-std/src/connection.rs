@@ -201,6 +201,7 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
         ws,
         mut core,
         in_flight,
+        enter,
         handlers,
         free,
         app,
@@ -209,6 +210,8 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
         ..
     } = *driver;
     drop(ws);
+    // A hook or handler still running is cancelled before the exit hook runs.
+    drop(enter);
     drop(handlers);
     drop(free);
     // Handlers (and the exit hook) sending events from now on get `Disconnected`.
@@ -628,7 +631,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 if outcome == FreeOutcome::Panicked {
                     Counters::add(&self.shared.counters.panics, 1);
                 }
-                self.send_frames(frames);
+                self.send_frames(now, frames);
             }
             Step::Done(seq, token, finished) => self.finished(now, seq, token, finished),
         }
@@ -762,7 +765,10 @@ impl<C: Send + Sync + 'static> Driver<C> {
     }
 
     /// Queues a free-form handler's frames, unless the connection is closing.
-    fn send_frames(&mut self, frames: Vec<Frame>) {
+    /// Queues a free-form handler's frames. One longer than `max_message_size` is not sent
+    /// (a peer with the same limit would refuse it, and tungstenite's write buffer could
+    /// never take it): the connection is closed with 1011 instead.
+    fn send_frames(&mut self, now: protocol_core::Instant, frames: Vec<Frame>) {
         for frame in frames {
             if self.core.app_state() != State::Connected {
                 return;
@@ -771,6 +777,16 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 Frame::Text(text) => Message::Text(Utf8Bytes::from(text)),
                 Frame::Binary(bytes) => Message::Binary(bytes),
             };
+            if message.len() > self.max_out {
+                warn!(
+                    len = message.len(),
+                    max = self.max_out,
+                    "free-form frame over max_message_size; closing"
+                );
+                self.tally.errors += 1;
+                self.close(now, 1011, "reply too large");
+                return;
+            }
             self.tally.bytes_out += message.len() as u64;
             self.pending_out.push_back(message);
         }
@@ -952,13 +968,23 @@ impl<C: Send + Sync + 'static> Driver<C> {
 
     // ---- Commands ----
 
-    /// Closes the connection (unless it is already closing); running handlers are cancelled.
+    /// Closes the connection (unless it is already closing); the enter hook and running
+    /// handlers are cancelled. A reason over the WebSocket limit is cut at a character
+    /// boundary, and a code that may not be sent becomes 1011: the connection closes either
+    /// way.
     fn close(&mut self, now: protocol_core::Instant, code: u16, reason: &str) {
         if self.core.app_state() != State::Connected {
             return;
         }
+        self.enter = None;
         self.cancel_handlers();
-        match self.with_out(|core, out| core.close(now, code, reason, out)) {
+        let reason = fit_close_reason(reason);
+        let mut result = self.with_out(|core, out| core.close(now, code, reason, out));
+        if result == Err(CallError::InvalidCloseCode) {
+            warn!(code, "a close code that may not be sent; closing with 1011");
+            result = self.with_out(|core, out| core.close(now, 1011, reason, out));
+        }
+        match result {
             Ok(transmit) => self.push(transmit),
             Err(error) => debug!(%error, code, "close not sent"),
         }
@@ -1111,6 +1137,19 @@ fn grow(out: &mut Vec<u8>, required: Option<usize>, max_out: usize) {
         .max(OUT_MIN)
         .min(max_out);
     out.resize(size, 0);
+}
+
+/// `reason` cut to the longest prefix a close frame carries
+/// ([`MAX_CLOSE_REASON_LEN`](protocol_core::limits::MAX_CLOSE_REASON_LEN) bytes) that ends on a
+/// character boundary.
+fn fit_close_reason(reason: &str) -> &str {
+    let mut end = reason
+        .len()
+        .min(protocol_core::limits::MAX_CLOSE_REASON_LEN);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
 }
 
 /// The message for what a core call wrote into `out`; a grown buffer is given back.
