@@ -33,10 +33,12 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -51,8 +53,9 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
@@ -71,6 +74,14 @@ pub const NOTICE_RESERVE: usize = 4;
 pub const MAX_PENDING: usize = 64;
 /// Default request timeout.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default largest WebSocket message either way (see [`ClientBuilder::max_message_size`]).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 20;
+/// Messages waiting for the socket at once. While the server does not read, requests
+/// beyond it fail at once with [`ClientError::Protocol`]; deadlines and `close` keep
+/// working.
+pub const MAX_QUEUED_MESSAGES: usize = MAX_PENDING;
+/// The write threshold: tungstenite writes to the socket once this much is buffered.
+const WRITE_BUFFER_SIZE: usize = 64 * 1024;
 
 /// Why a client operation failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -234,6 +245,7 @@ pub struct ClientBuilder {
     event_capacity: usize,
     reconnect: Option<Backoff>,
     profile: Profile,
+    max_message_size: usize,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -266,6 +278,7 @@ impl ClientBuilder {
             event_capacity: DEFAULT_EVENT_CAPACITY,
             reconnect: None,
             profile: Profile::Default,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
         }
     }
 
@@ -345,6 +358,16 @@ impl ClientBuilder {
     #[must_use]
     pub const fn reconnect(mut self, backoff: Backoff) -> Self {
         self.reconnect = Some(backoff);
+        self
+    }
+
+    /// The largest WebSocket message either way (default [`DEFAULT_MAX_MESSAGE_SIZE`], at
+    /// least 1 KiB). A larger request fails at once with [`ClientError::Protocol`]; a larger
+    /// message from the server ends the connection (tungstenite refuses it, close 1009).
+    /// Everything smaller reaches the core whole, responses and events alike.
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes.max(1024);
         self
     }
 
@@ -430,6 +453,8 @@ async fn open(
     let mut config = Config::new().with_profile(builder.profile);
     config.request_timeout = time::to_core_duration(builder.request_timeout);
     config.handshake_timeout = time::to_core_duration(builder.handshake_timeout);
+    // The core reads every message tungstenite lets through.
+    config.max_frame_len = builder.max_message_size;
     let mut session = Session::new(time::now(), config);
     let mut request = builder
         .url()
@@ -449,8 +474,18 @@ async fn open(
     session
         .connect(time::now())
         .map_err(|e| ClientError::Protocol(format!("{e:?}")))?;
-    let connecting =
-        tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector));
+    // Bounded write buffer: a message always fits once it is flushed (see `poll_write`).
+    let websocket = WebSocketConfig::default()
+        .write_buffer_size(WRITE_BUFFER_SIZE)
+        .max_write_buffer_size(WRITE_BUFFER_SIZE + builder.max_message_size + 1024)
+        .max_message_size(Some(builder.max_message_size))
+        .max_frame_size(Some(builder.max_message_size));
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(websocket),
+        true,
+        Some(connector),
+    );
     let Ok(connected) = tokio::time::timeout(builder.handshake_timeout, connecting).await else {
         return Err(ClientError::Io("the handshake timed out".into()));
     };
@@ -696,7 +731,8 @@ impl Driver {
             let Some((session, ws)) = current.take() else {
                 break;
             };
-            let ending = Connection::new(session, ws)
+            let max_message_size = self.builder.max_message_size;
+            let ending = Connection::new(session, ws, max_message_size)
                 .drive(&mut self, &mut closing)
                 .await;
             let error = match ending {
@@ -710,7 +746,8 @@ impl Driver {
                             self.notice(Notice::Reconnected { attempts });
                             continue;
                         }
-                        Err(error) => Some(error),
+                        // `None`: the caller closed while we were reconnecting.
+                        Err(error) => error,
                     },
                 },
             };
@@ -722,13 +759,17 @@ impl Driver {
         // Requests still arriving fail with `Disconnected` as the channel closes.
     }
 
-    /// Retries until connected, refused with 4xx, out of attempts, or the caller closes.
-    async fn reconnect(&mut self, backoff: Backoff) -> Result<(Session, Socket, u32), ClientError> {
+    /// Retries until connected, refused with 4xx, out of attempts (`Err(Some(the last
+    /// error))`), or the caller closes (`Err(None)`: a clean end).
+    async fn reconnect(
+        &mut self,
+        backoff: Backoff,
+    ) -> Result<(Session, Socket, u32), Option<ClientError>> {
         let mut last = ClientError::Disconnected;
         let mut attempt = 0u32;
         loop {
             if backoff.max_attempts.is_some_and(|max| attempt >= max) {
-                return Err(last);
+                return Err(Some(last));
             }
             let delay = backoff.delay(attempt, self.jitter.next_unit());
             attempt += 1;
@@ -739,7 +780,7 @@ impl Driver {
                 .await
                 .is_none()
             {
-                return Err(ClientError::Disconnected);
+                return Err(None);
             }
             // Boxed: a connection attempt's state (TLS and the handshake) is ~18 KB, and only
             // an attempt needs it; inline, the client's task held it for its whole life
@@ -749,12 +790,12 @@ impl Driver {
                 Box::pin(open(&self.builder, self.connector.clone())),
             );
             let Some(result) = attempt_made.await else {
-                return Err(ClientError::Disconnected);
+                return Err(None);
             };
             match result {
                 Ok((session, ws)) => return Ok((session, ws, attempt)),
                 Err(error @ ClientError::Rejected { status }) if (400..500).contains(&status) => {
-                    return Err(error);
+                    return Err(Some(error));
                 }
                 Err(error) => {
                     tracing::debug!(%error, attempt, "reconnect failed");
@@ -782,24 +823,45 @@ impl Driver {
 }
 
 /// One WebSocket connection driven by the core.
+///
+/// Writes never block the loop: messages wait in `outgoing` (at most
+/// [`MAX_QUEUED_MESSAGES`]) and go out as the socket takes them, while reads, commands and
+/// the core's timer go on. A server that stops reading therefore cannot stall deadlines or
+/// `close`.
 struct Connection {
     session: Session,
     ws: Socket,
     pending: HashMap<RequestId, oneshot::Sender<Result<Vec<u8>, ClientError>>>,
     out: Vec<u8>,
+    /// Messages for the socket, in order.
+    outgoing: VecDeque<Message>,
+    /// tungstenite holds written messages not flushed yet.
+    needs_flush: bool,
+    max_message_size: usize,
     closed_by_caller: bool,
     peer_close: Option<Option<u16>>,
     lost: Option<ClientError>,
     events: Vec<RawEvent>,
 }
 
+/// What the socket did.
+enum Io {
+    /// A message, the end of the stream (`None`), or a read error.
+    Read(Option<Result<Message, WsError>>),
+    /// Writing failed: the connection is lost.
+    WriteFailed(WsError),
+}
+
 impl Connection {
-    fn new(session: Session, ws: Socket) -> Self {
+    fn new(session: Session, ws: Socket, max_message_size: usize) -> Self {
         Self {
             session,
             ws,
             pending: HashMap::new(),
             out: vec![0; 4096],
+            outgoing: VecDeque::new(),
+            needs_flush: false,
+            max_message_size,
             closed_by_caller: false,
             peer_close: None,
             lost: None,
@@ -813,12 +875,9 @@ impl Connection {
         closing: &mut Vec<oneshot::Sender<()>>,
     ) -> Ending {
         let mut commands_open = true;
-        loop {
-            if let Some(ending) = self.after_input(driver).await {
-                for (_, reply) in self.pending.drain() {
-                    let _ = reply.send(Err(ClientError::Disconnected));
-                }
-                return ending;
+        let ending = loop {
+            if let Some(ending) = self.after_input(driver) {
+                break ending;
             }
             let deadline = self.session.poll_timeout().map(time::to_tokio);
             let timer = async {
@@ -828,23 +887,93 @@ impl Connection {
                 }
             };
             tokio::select! {
-                message = self.ws.next() => self.on_message(message),
+                io = poll_fn(|cx| self.poll_io(cx)) => match io {
+                    Io::Read(message) => self.on_message(message),
+                    Io::WriteFailed(error) => self.on_write_failed(&error),
+                },
                 command = driver.commands.recv(), if commands_open => match command {
                     Some(Command::Request { endpoint, data, timeout, reply }) => {
-                        self.on_request(&endpoint, &data, timeout, reply).await;
+                        self.on_request(&endpoint, &data, timeout, reply);
                     }
                     Some(Command::Close { code, reason, done }) => {
                         closing.push(done);
-                        self.on_close(code, &reason).await;
+                        self.on_close(code, &reason);
                     }
                     None => {
                         commands_open = false;
-                        self.on_close(1000, "").await;
+                        self.on_close(1000, "");
                     }
                 },
                 () = timer => self.session.handle_timeout(time::now()),
             }
+        };
+        for (_, reply) in self.pending.drain() {
+            let _ = reply.send(Err(ClientError::Disconnected));
         }
+        if self.peer_close.is_some() && self.lost.is_none() {
+            // tungstenite has queued the answer to the server's close frame: send it, within
+            // the close timeout. Data still waiting cannot follow a close frame.
+            self.outgoing.clear();
+            self.needs_flush = true;
+            let limit = self.session.config().close_timeout;
+            let flushed = poll_fn(|cx| self.poll_write(cx));
+            let limit = std::time::Duration::from_micros(limit.as_micros());
+            let _ = tokio::time::timeout(limit, flushed).await;
+        }
+        ending
+    }
+
+    /// Writes what is queued as far as the socket takes it, then reads.
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Io> {
+        if self.lost.is_none()
+            && let Poll::Ready(Err(error)) = self.poll_write(cx)
+        {
+            return Poll::Ready(Io::WriteFailed(error));
+        }
+        self.ws.poll_next_unpin(cx).map(Io::Read)
+    }
+
+    /// Hands queued messages to tungstenite and flushes; `Ready(Ok)` once all is written.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+        let mut just_flushed = false;
+        while let Some(message) = self.outgoing.pop_front() {
+            match self.ws.poll_ready_unpin(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => {
+                    self.outgoing.push_front(message);
+                    return Poll::Pending;
+                }
+            }
+            match self.ws.start_send_unpin(message) {
+                Ok(()) => {
+                    self.needs_flush = true;
+                    just_flushed = false;
+                }
+                // Every message is at most `max_message_size`, so it fits once the buffer
+                // is flushed; a second refusal in a row would be a bug, not a wait.
+                Err(WsError::WriteBufferFull(message)) if !just_flushed => {
+                    self.outgoing.push_front(*message);
+                    ready!(self.ws.poll_flush_unpin(cx))?;
+                    self.needs_flush = false;
+                    just_flushed = true;
+                }
+                // The server's close arrived after this message was queued: drop it.
+                Err(WsError::Protocol(ProtocolError::SendAfterClosing)) => {}
+                Err(error) => return Poll::Ready(Err(error)),
+            }
+        }
+        if self.needs_flush {
+            ready!(self.ws.poll_flush_unpin(cx))?;
+            self.needs_flush = false;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn on_write_failed(&mut self, error: &WsError) {
+        self.lost.get_or_insert(ClientError::Io(error.to_string()));
+        self.outgoing.clear();
+        self.session.handle_transport_closed(time::now());
     }
 
     fn on_message(&mut self, message: Option<Result<Message, WsError>>) {
@@ -903,30 +1032,44 @@ impl Connection {
         }
     }
 
-    async fn on_request(
+    fn on_request(
         &mut self,
         endpoint: &str,
         data: &[u8],
         timeout: Option<Duration>,
         reply: oneshot::Sender<Result<Vec<u8>, ClientError>>,
     ) {
+        if self.outgoing.len() >= MAX_QUEUED_MESSAGES {
+            let full = "send queue full: the server is not reading";
+            let _ = reply.send(Err(ClientError::Protocol(full.into())));
+            return;
+        }
         let needed = data.len() + endpoint.len() + 64;
+        if needed > self.max_message_size + 64 {
+            let _ = reply.send(Err(ClientError::Protocol(format!(
+                "request of {} bytes over max_message_size ({})",
+                data.len(),
+                self.max_message_size
+            ))));
+            return;
+        }
         if self.out.len() < needed {
             self.out.resize(needed, 0);
         }
         let timeout = timeout.map(time::to_core_duration);
+        let room = self.out.len().min(self.max_message_size);
         let sent = self.session.request(
             time::now(),
             endpoint,
             &Data::new(data),
             timeout,
-            &mut self.out,
+            &mut self.out[..room],
         );
         match sent {
             Ok((id, Transmit::Message { kind, len })) => {
                 self.pending.insert(id, reply);
                 let message = message_of(kind, &self.out[..len]);
-                self.send(message).await;
+                self.send(message);
             }
             Ok((_, other)) => {
                 let _ = reply.send(Err(ClientError::Protocol(format!("unexpected {other:?}"))));
@@ -945,25 +1088,26 @@ impl Connection {
         }
     }
 
-    async fn on_close(&mut self, code: u16, reason: &str) {
+    fn on_close(&mut self, code: u16, reason: &str) {
         self.closed_by_caller = true;
         let needed = reason.len() + 16;
         if self.out.len() < needed {
             self.out.resize(needed, 0);
         }
         match self.session.close(time::now(), code, reason, &mut self.out) {
-            Ok(transmit) => self.transmit(transmit).await,
+            Ok(transmit) => self.transmit(transmit),
             Err(error) => tracing::debug!(?error, "close refused"),
         }
     }
 
-    async fn transmit(&mut self, transmit: Transmit) {
+    fn transmit(&mut self, transmit: Transmit) {
         let message = match transmit {
             Transmit::Message { kind, len } => message_of(kind, &self.out[..len]),
             Transmit::Ping => Message::Ping(Vec::new().into()),
             Transmit::Close { code, reason_len } => {
                 if self.peer_close.is_some() {
-                    // tungstenite has answered the peer's close already.
+                    // tungstenite queued the answer to the server's close itself; it is
+                    // flushed when the connection ends.
                     return;
                 }
                 let reason = String::from_utf8_lossy(&self.out[..reason_len]).into_owned();
@@ -974,25 +1118,22 @@ impl Connection {
             }
             _ => return,
         };
-        self.send(message).await;
+        self.send(message);
     }
 
-    async fn send(&mut self, message: Message) {
-        if self.lost.is_some() {
-            return;
-        }
-        if let Err(error) = self.ws.send(message).await {
-            self.lost = Some(ClientError::Io(error.to_string()));
-            self.session.handle_transport_closed(time::now());
+    /// Queues a message for the socket (nothing once the connection is lost).
+    fn send(&mut self, message: Message) {
+        if self.lost.is_none() {
+            self.outgoing.push_back(message);
         }
     }
 
-    /// After every input: send what the core queued, hand over events, settle failed
+    /// After every input: queue what the core has to send, hand over events, settle failed
     /// requests; `Some` when the connection is over.
-    async fn after_input(&mut self, driver: &Driver) -> Option<Ending> {
+    fn after_input(&mut self, driver: &Driver) -> Option<Ending> {
         loop {
             match self.session.poll_transmit(time::now(), &mut self.out) {
-                Ok(Some(transmit)) => self.transmit(transmit).await,
+                Ok(Some(transmit)) => self.transmit(transmit),
                 Ok(None) => break,
                 Err(EncodeError::BufferTooSmall { required }) => {
                     let grown = required.unwrap_or(0).max(self.out.len() * 2);

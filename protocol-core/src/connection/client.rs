@@ -128,6 +128,11 @@ impl<W: CodecSet, const PENDING: usize> ClientConnection<W, PENDING> {
         self.codec
     }
 
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.life.config
+    }
+
     /// Requests awaiting an answer.
     pub fn pending(&self) -> usize {
         self.slots
