@@ -429,6 +429,9 @@ impl<'a, R: RandomSource> Connection<'a, R> {
             self.state = State::CloseSent;
             self.pending_close = ControlPayload::close(Some(error.close_code()), "").ok();
             self.deadline = Some(now.saturating_add(self.close_timeout));
+        } else if self.state == State::CloseSent && self.pending_close.is_some() {
+            // Our own close frame has not gone out yet: it still does (RFC 6455 §7.1.7),
+            // then the transport closes (`close_sent`).
         } else {
             self.state = State::Closed;
             self.pending_close = None;

@@ -76,8 +76,8 @@
 //! | Close reason | [`MAX_CLOSE_REASON`] (123) | [`EncodeError::ControlPayloadTooLong`] when sending |
 //! | Outgoing frame | the caller's output buffer | [`EncodeError::BufferTooSmall`] with the length needed |
 //!
-//! No extension is ever negotiated, so RSV1-3 must be zero. Non-minimal length
-//! encodings are accepted.
+//! No extension is ever negotiated, so RSV1-3 must be zero. A payload length not in
+//! its shortest encoding is refused (close 1002), as RFC 6455 §5.2 requires.
 //!
 //! # Randomness
 //!

@@ -747,6 +747,27 @@ fn protocol_error_after_close_sent_closes_transport_at_once() {
 }
 
 #[test]
+fn protocol_error_before_our_close_went_out_still_sends_it() {
+    let mut buffer = [0; 64];
+    let mut connection = Connection::server(&mut buffer);
+    let now = Instant::from_millis(0);
+    connection.close(now, CloseCode::NORMAL, "bye").unwrap();
+    assert_eq!(
+        connection.handle_input(now, &client_frame(0x83, b"")),
+        Err(ProtocolError::ReservedOpcode)
+    );
+    assert!(
+        !connection.should_close_transport(),
+        "the close frame goes out first"
+    );
+    let mut seen = Vec::new();
+    transmit(&mut connection, &mut seen);
+    assert_eq!(seen, [Seen::Sent(0x88, close_payload(1000, "bye"))]);
+    assert!(connection.should_close_transport());
+    assert_eq!(connection.state(), State::Closed);
+}
+
+#[test]
 fn pending_pong_goes_out_before_close() {
     let input = concat(&[
         client_frame(0x89, b"p"),
