@@ -436,6 +436,92 @@ async fn a_handler_panic_is_an_internal_error_and_the_connection_goes_on() {
     }
 }
 
+/// A panic before a handler's first `.await` (in its extractors, or in the plain function
+/// that returns its future), or in a free-form dispatcher's handler, is caught like one
+/// inside it: `internal-error` (or the fallback), the connection goes on, and the exit hook
+/// runs once. (It used to unwind the connection's task: no close frame, no exit hook.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_before_the_first_await_is_caught_too() {
+    let exits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = exits.clone();
+    let app = transport_std::App::<()>::new("/ws")
+        .raw("sync-panic", |data: transport_std::RawData| {
+            let n: u32 = data.as_str().unwrap_or("").parse().expect("a number");
+            async move {
+                let _ = n;
+                Ok::<_, transport_std::HandlerError>(data)
+            }
+        })
+        .raw("echo", |data: transport_std::RawData| async move {
+            Ok::<_, transport_std::HandlerError>(data)
+        })
+        .exit(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async {}
+        });
+    let server = TestServer::start(app, ServerConfig::new()).await;
+    let mut client = connect(&server.url("/ws")).await.unwrap();
+    send_text(&mut client, &request("p", "sync-panic", r#""x""#)).await;
+    assert_eq!(
+        recv_data(&mut client).await,
+        text(
+            r#"{"id":"p","type":"response.error","data":{"reason":"Internal server error","code":"internal-error"}}"#
+        )
+    );
+    send_text(&mut client, &request("e", "echo", "1")).await;
+    assert_eq!(
+        recv_data(&mut client).await,
+        text(r#"{"id":"e","type":"response","data":1}"#)
+    );
+    close(&mut client, 1000).await;
+    drain(&mut client).await;
+    let stats = server.stop().await.stats();
+    assert_eq!(stats.panics, 1);
+    assert_eq!(exits.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // The same in a free-form handler: the fallback answers.
+    async fn sync_panic(n: u32) -> Result<String, transport_std::HandlerError> {
+        Ok(n.to_string())
+    }
+    let app = transport_std::App::<()>::new("/ws")
+        .dispatch_by(protocol_core::dispatch::Discriminator::member(
+            "type", "data",
+        ))
+        .on("ok", sync_panic)
+        .dispatcher(PanickingDispatcher)
+        .fallback(
+            |_message, error: transport_std::free::FreeError| async move {
+                format!("fallback: {error}")
+            },
+        );
+    let server = TestServer::start(app, ServerConfig::new()).await;
+    let mut client = connect(&server.url("/ws")).await.unwrap();
+    send_text(&mut client, r#"{"type":"ok","data":1}"#).await;
+    let Received::Text(answer) = recv_data(&mut client).await else {
+        panic!("a text answer")
+    };
+    assert!(answer.starts_with("fallback: "), "{answer}");
+    close(&mut client, 1000).await;
+    drain(&mut client).await;
+    let stats = server.stop().await.stats();
+    assert_eq!(stats.panics, 1);
+}
+
+/// A dispatcher that panics on every message.
+struct PanickingDispatcher;
+
+impl protocol_core::dispatch::Dispatcher for PanickingDispatcher {
+    fn dispatch<'m>(
+        &self,
+        _message: &'m [u8],
+    ) -> Result<
+        (protocol_core::connection::RouteId, protocol_core::Data<'m>),
+        protocol_core::dispatch::RouteError,
+    > {
+        panic!("the dispatcher panicked on purpose")
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_input_is_answered_and_other_connections_are_unaffected() {
     let probe = Probe::new();

@@ -237,7 +237,13 @@ async fn finish<C>(
     debug!(?exit, "connection ended");
     scope.exit = Some(exit);
     if let Some(hook) = &app.exit {
-        match hook.start(&scope) {
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| hook.start(&scope)));
+        let Ok(started) = started else {
+            Counters::add(&shared.counters.panics, 1);
+            warn!("exit hook panicked");
+            return;
+        };
+        match started {
             Ok(future) => {
                 if AssertUnwindSafe(future).catch_unwind().await.is_err() {
                     Counters::add(&shared.counters.panics, 1);
@@ -727,7 +733,17 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 let token = request.token;
                 self.in_flight.push_back((seq, Some(token)));
                 let route = &self.app.routes[usize::from(request.route.0)];
-                match route.start(&self.scope, request.codec, request.data) {
+                // Extractors and the handler's code before its first `.await` run here: a
+                // panic there is the handler's too.
+                let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    route.start(&self.scope, request.codec, request.data)
+                }));
+                let started = started.unwrap_or_else(|panic| {
+                    Counters::add(&self.shared.counters.panics, 1);
+                    warn!(panic = panic_message(&*panic), "handler panicked");
+                    Err(Failure::Internal)
+                });
+                match started {
                     Ok(future) => {
                         let mut running = Running { seq, token, future };
                         // Most handlers finish without waiting: poll once here and answer

@@ -399,13 +399,16 @@ impl<C: Send + Sync + 'static> FreeRouter<C> {
         let started = if binary && !self.binary {
             Err(FreeError::Binary)
         } else {
-            match self.route(bytes) {
+            // The dispatcher, the extractors and the handler's code before its first
+            // `.await` run here: a panic in them is the handler's.
+            std::panic::catch_unwind(AssertUnwindSafe(|| match self.route(bytes) {
                 Ok((route, data)) => match self.routes.get(usize::from(route.0)) {
                     Some(handler) => handler.start(scope, data, self.strip()),
                     None => Err(FreeError::Route(RouteError::UnknownKey)),
                 },
                 Err(error) => Err(FreeError::Route(error)),
-            }
+            }))
+            .unwrap_or(Err(FreeError::Panic))
         };
         let fallback = self.fallback.clone();
         Box::pin(async move {
@@ -423,16 +426,18 @@ impl<C: Send + Sync + 'static> FreeRouter<C> {
                 FreeOutcome::Failed
             };
             let frames = match fallback {
-                Some(fallback) => match AssertUnwindSafe(fallback(incoming, error))
-                    .catch_unwind()
-                    .await
-                {
-                    Ok(frames) => frames,
-                    Err(_) => {
+                Some(fallback) => {
+                    let called =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| fallback(incoming, error)));
+                    let answered = match called {
+                        Ok(future) => AssertUnwindSafe(future).catch_unwind().await,
+                        Err(panic) => Err(panic),
+                    };
+                    answered.unwrap_or_else(|_| {
                         tracing::warn!("free-form fallback panicked");
                         Vec::new()
-                    }
-                },
+                    })
+                }
                 None => {
                     tracing::debug!(%error, "free-form message not handled");
                     Vec::new()

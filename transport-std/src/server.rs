@@ -921,18 +921,26 @@ async fn upgrade<C: Default + Send + Sync + 'static>(
     let start = match (&close_after, &app.enter) {
         (Some((code, reason)), _) => Start::Close(*code, reason.clone()),
         (None, None) => Start::Ready,
-        (None, Some(enter)) => match enter.start(&scope) {
-            Ok(future) => Start::Enter(future),
-            Err(error) if shared.config.profile() == Profile::Seed000 => {
-                debug!(%error, "enter hook extractor failed; accepting (seed000 profile)");
-                Start::EnterFailed
+        (None, Some(enter)) => {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| enter.start(&scope))) {
+                // A panic in its extractors is the enter hook's: accepted, `internal-error`.
+                Err(_) => {
+                    Counters::add(&shared.counters.panics, 1);
+                    warn!("enter hook panicked");
+                    Start::EnterFailed
+                }
+                Ok(Ok(future)) => Start::Enter(future),
+                Ok(Err(error)) if shared.config.profile() == Profile::Seed000 => {
+                    debug!(%error, "enter hook extractor failed; accepting (seed000 profile)");
+                    Start::EnterFailed
+                }
+                Ok(Err(error)) => {
+                    debug!(%error, "enter hook extractor failed; refusing the handshake");
+                    let _ = core.reject(time::now());
+                    return refuse(text(StatusCode::BAD_REQUEST, format!("{error}\n")));
+                }
             }
-            Err(error) => {
-                debug!(%error, "enter hook extractor failed; refusing the handshake");
-                let _ = core.reject(time::now());
-                return refuse(text(StatusCode::BAD_REQUEST, format!("{error}\n")));
-            }
-        },
+        }
     };
     if core.accept(time::now(), negotiated.codec).is_err() {
         return refuse(text(
