@@ -37,6 +37,12 @@ pub const DEFAULT_MAX_PENDING: usize = 8;
 /// `handle_message` refuses to take more input until it is drained (`TransmitQueueFull`).
 pub const DEFAULT_REPLY_QUEUE: usize = 4;
 
+/// Longest frame the core composes on its own (a queued error answer), in bytes: the JSON
+/// `response.error` envelope (64), an id of [`MAX_ID_LEN`] bytes that each need a six-byte
+/// `\u00XX` escape, and room for the longest of the core's reasons (27) and codes (16).
+/// An output buffer of this size always takes it; postcard frames are shorter. 395.
+pub const MAX_CORE_FRAME_LEN: usize = 64 + 6 * MAX_ID_LEN + 27 + 16;
+
 /// Longest close reason, in bytes (RFC 6455: a control frame payload is at most 125 bytes,
 /// two of them the code). Default 123.
 pub const MAX_CLOSE_REASON_LEN: usize = 123;

@@ -421,3 +421,38 @@ fn client_pending_bound_is_refused_to_the_caller() {
         CallError::NameTooLong
     );
 }
+
+/// `MAX_CORE_FRAME_LEN` bounds every frame the core composes itself: the worst id (48
+/// control characters, each escaped as `\u00XX`) with each of the core's error bodies.
+#[test]
+fn the_core_composes_nothing_longer_than_max_core_frame_len() {
+    use protocol_core::limits::{MAX_CORE_FRAME_LEN, MAX_ID_LEN};
+    for code in [
+        ErrorCode::ValidationError,
+        ErrorCode::InvalidEndpoint,
+        ErrorCode::InternalError,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::Busy,
+        ErrorCode::Timeout,
+    ] {
+        assert!(
+            code.reason().len() <= 27 && code.as_str().len() <= 16,
+            "{code:?}"
+        );
+    }
+    let mut conn = server::<8, 4>(Config::new());
+    let id = "\\u0001".repeat(MAX_ID_LEN);
+    let message = format!(r#"{{"id":"{id}","type":"request","endpoint":"nope","data":null}}"#);
+    let got = conn.handle_message(NOW, MessageKind::Text, message.as_bytes(), &["echo"]);
+    assert!(matches!(got, Ok(ServerReceived::Refused(_))), "{got:?}");
+    let mut out = vec![0u8; MAX_CORE_FRAME_LEN];
+    let Ok(Some(Transmit::Message { len, .. })) = conn.poll_transmit(NOW, &mut out) else {
+        panic!("the answer fits MAX_CORE_FRAME_LEN bytes");
+    };
+    assert_eq!(
+        String::from_utf8(out[..len].to_vec()).unwrap(),
+        format!(
+            r#"{{"id":"{id}","type":"response.error","data":{{"reason":"Invalid endpoint","code":"invalid-endpoint"}}}}"#
+        )
+    );
+}

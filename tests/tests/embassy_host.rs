@@ -678,3 +678,231 @@ fn an_answer_too_large_for_the_output_buffer_fails_the_request() {
     assert!(log[3].starts_with("response 2 Moved"), "{log:?}");
     assert_client_closed(server_exit.unwrap(), client_exit.unwrap());
 }
+
+// ---- Review findings: a close from an event callback, a peer that stops reading, the
+// longest answer the core composes ----
+
+/// Sends `later` (which the server holds) with a 100 ms deadline once open, and closes from
+/// the `event` callback when that request fails.
+struct GiveUp;
+
+impl<W: CodecSet> ClientHandler<W> for GiveUp {
+    async fn open(&mut self, session: &mut impl ClientSession<W>) -> Result<(), Error> {
+        let deadline = Some(Duration::from_millis(100));
+        session.request("later", &Typed(&()), deadline).await?;
+        Ok(())
+    }
+
+    async fn received(
+        &mut self,
+        _session: &mut impl ClientSession<W>,
+        _received: ClientReceived<'_>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+
+    async fn event(
+        &mut self,
+        session: &mut impl ClientSession<W>,
+        event: Event,
+    ) -> Result<(), Error> {
+        if let Event::RequestFailed { .. } = event {
+            session.close(1000, "gave up")?;
+        }
+        Ok(())
+    }
+}
+
+/// The close frame of a close asked for in `event` goes out when the callback returns, so
+/// the closing handshake completes (it used to wait for the close timeout and end unclean).
+#[test]
+fn a_close_from_an_event_callback_goes_out_at_once() {
+    let mut game = Game::default();
+    let mut config = Config::new();
+    config.close_timeout = Duration::from_millis(3000);
+    let (server_exit, client_exit) = on_two_stacks(
+        |stack| async move { serve::<AnyCodec, _>(stack, config, &mut game).await },
+        |stack| async move {
+            connect::<JsonCodec, _>(stack, config, "/ws?game_id=1", &mut GiveUp).await
+        },
+    );
+    let client_exit = client_exit.unwrap();
+    assert_eq!(
+        (client_exit.initiator, client_exit.code, client_exit.clean),
+        (Initiator::Local, Some(1000), true)
+    );
+    let server_exit = server_exit.unwrap();
+    assert_eq!(
+        (server_exit.initiator, server_exit.code, server_exit.clean),
+        (Initiator::Peer, Some(1000), true)
+    );
+}
+
+/// A raw client: the upgrade, then `frames`; returns what it reads for `read_for` (with
+/// `None` it never reads, and keeps the socket open for `linger`).
+async fn raw_client(
+    stack: Stack<'static>,
+    rx: usize,
+    frames: &[Vec<u8>],
+    read_for: Option<EmbassyDuration>,
+    linger: EmbassyDuration,
+) -> Vec<u8> {
+    use embedded_io_async::Write;
+    stack.wait_config_up().await;
+    let mut socket = TcpSocket::new(stack, leak(vec![0u8; rx]), leak(vec![0u8; 16384]));
+    let [a, b, c, d] = SERVER_IP;
+    socket
+        .connect((embassy_net::Ipv4Address::new(a, b, c, d), PORT))
+        .await
+        .expect("connect");
+    let upgrade = b"GET /ws?game_id=1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+Sec-WebSocket-Version: 13\r\n\r\n";
+    socket.write_all(upgrade).await.expect("upgrade");
+    for frame in frames {
+        socket.write_all(frame).await.expect("frame");
+    }
+    let mut got = Vec::new();
+    let Some(read_for) = read_for else {
+        Timer::after(linger).await;
+        return got;
+    };
+    let deadline = embassy_time::Instant::now() + read_for;
+    let mut buf = [0u8; 1024];
+    while let Ok(Ok(n @ 1..)) = embassy_time::with_deadline(deadline, socket.read(&mut buf)).await {
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+/// A masked client frame (mask key 0: the payload reads as it is).
+fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x80 | opcode];
+    if payload.len() < 126 {
+        frame.push(0x80 | payload.len() as u8);
+    } else {
+        frame.push(0x80 | 126);
+        frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// A peer that sends pings and never reads the pongs cannot hold the server: the write that
+/// blocks ends the connection after the write timeout, while the peer still lingers (the
+/// runner used to wait as long as the peer kept its socket).
+#[test]
+fn a_peer_that_stops_reading_is_dropped_after_the_write_timeout() {
+    let mut game = Game::default();
+    let mut config = Config::new();
+    config.keepalive_interval = None;
+    config.idle_timeout = Some(Duration::from_millis(200));
+    config.close_timeout = Duration::from_millis(300);
+    let lingering = Rc::new(RefCell::new(true));
+    let still_lingering = Rc::clone(&lingering);
+    let (server, ()) = on_two_stacks(
+        |stack| async move {
+            let mut rx = [0; 2048];
+            let mut tx = [0; 2048];
+            let mut socket = TcpSocket::new(stack, &mut rx, &mut tx);
+            socket.accept(PORT).await.expect("accept");
+            let mut storage = BufferStorage::<512, 1024, 1024>::new();
+            let exit = ServerRunner::<_, AnyCodec>::new(&mut socket, storage.buffers(), config)
+                .with_write_timeout(EmbassyDuration::from_millis(500))
+                .run(&mut game)
+                .await;
+            (exit, *still_lingering.borrow())
+        },
+        |stack| async move {
+            // 40 pings of 125 bytes: their pongs overflow the server's 2 KiB send buffer
+            // and this side's 256-byte window.
+            let pings = vec![client_frame(0x9, &[b'p'; 125]); 40];
+            raw_client(stack, 256, &pings, None, EmbassyDuration::from_secs(8)).await;
+            *lingering.borrow_mut() = false;
+        },
+    );
+    let (exit, peer_still_there) = server;
+    assert!(exit.is_ok(), "{exit:?}");
+    assert!(
+        peer_still_there,
+        "the server waited for the peer to go away"
+    );
+}
+
+/// The longest answer the core composes (an id of 48 control characters, 288 bytes once
+/// escaped) fits an output buffer of `MIN_OUTPUT_LEN`, and the answers behind it follow (a
+/// smaller buffer used to wedge the core's queue and the close behind it). A smaller buffer
+/// is refused before anything is sent.
+#[test]
+fn the_longest_core_answer_fits_the_smallest_output_buffer() {
+    use transport_embassy::{Buffers, MIN_OUTPUT_LEN};
+    let mut game = Game::default();
+    let escaped_id = "\\u0001".repeat(48);
+    let mut frames = vec![client_frame(
+        0x1,
+        format!(r#"{{"id":"{escaped_id}","type":"request","endpoint":"nope","data":null}}"#)
+            .as_bytes(),
+    )];
+    for n in 0..3 {
+        let request = format!(r#"{{"id":"ok{n}","type":"request","endpoint":"nope","data":null}}"#);
+        frames.push(client_frame(0x1, request.as_bytes()));
+    }
+    let (_, got) = on_two_stacks(
+        |stack| async move {
+            let mut rx = [0; 2048];
+            let mut tx = [0; 2048];
+            let mut socket = TcpSocket::new(stack, &mut rx, &mut tx);
+            let (mut header, mut message, mut small) = ([0; 512], [0; 1024], [0; 256]);
+            let buffers = Buffers {
+                header: &mut header,
+                message: &mut message,
+                output: &mut small,
+            };
+            let refused = ServerRunner::<_, AnyCodec>::new(&mut socket, buffers, Config::new())
+                .run(&mut game)
+                .await;
+            assert!(
+                matches!(
+                    refused,
+                    Err(Error::Encode(
+                        transport_embassy::ws_sansio::EncodeError::BufferTooSmall {
+                            needed: MIN_OUTPUT_LEN
+                        }
+                    ))
+                ),
+                "{refused:?}"
+            );
+            socket.accept(PORT).await.expect("accept");
+            let mut storage = BufferStorage::<512, 1024, { MIN_OUTPUT_LEN }>::new();
+            let mut config = Config::new();
+            config.idle_timeout = Some(Duration::from_millis(500));
+            ServerRunner::<_, AnyCodec>::new(&mut socket, storage.buffers(), config)
+                .run(&mut game)
+                .await
+        },
+        |stack| async move {
+            let read_for = Some(EmbassyDuration::from_millis(3000));
+            raw_client(
+                stack,
+                4096,
+                &frames,
+                read_for,
+                EmbassyDuration::from_secs(0),
+            )
+            .await
+        },
+    );
+    let text = String::from_utf8_lossy(&got);
+    let invalid = r#"","type":"response.error","data":{"reason":"Invalid endpoint","code":"invalid-endpoint"}}"#;
+    assert!(
+        text.contains(&format!(r#"{{"id":"{escaped_id}{invalid}"#)),
+        "{text}"
+    );
+    for n in 0..3 {
+        assert!(
+            text.contains(&format!(r#"{{"id":"ok{n}{invalid}"#)),
+            "{text}"
+        );
+    }
+}

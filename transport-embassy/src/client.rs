@@ -192,6 +192,7 @@ pub struct ClientRunner<'a, T, W, R, const PENDING: usize = DEFAULT_MAX_PENDING>
     transport: &'a mut T,
     buffers: Buffers<'a>,
     config: Config,
+    write_timeout: embassy_time::Duration,
     random: R,
     codec: PhantomData<W>,
 }
@@ -206,9 +207,19 @@ impl<'a, T: Transport, W: CodecSet, R: RandomSource, const PENDING: usize>
             transport,
             buffers,
             config,
+            write_timeout: crate::WRITE_TIMEOUT,
             random,
             codec: PhantomData,
         }
+    }
+
+    /// How long one write may wait for the peer to take bytes (default
+    /// [`WRITE_TIMEOUT`](crate::WRITE_TIMEOUT)); a write still blocked after it ends the
+    /// connection.
+    #[must_use]
+    pub const fn with_write_timeout(mut self, timeout: embassy_time::Duration) -> Self {
+        self.write_timeout = timeout;
+        self
     }
 
     /// Sends the upgrade for `target` (path and query, such as `/ws?game_id=1`) on `host`,
@@ -229,10 +240,16 @@ impl<'a, T: Transport, W: CodecSet, R: RandomSource, const PENDING: usize>
             message,
             output,
         } = self.buffers;
+        if output.len() < crate::MIN_OUTPUT_LEN {
+            let needed = crate::MIN_OUTPUT_LEN;
+            return Err(Error::Encode(ws_sansio::EncodeError::BufferTooSmall {
+                needed,
+            }));
+        }
         let close_timeout = self.config.close_timeout;
         let random = RefCell::new(self.random);
         let core = ClientConnection::<W, PENDING>::new(time::now(), self.config);
-        let mut link = Link::new(self.transport, output, core, &random);
+        let mut link = Link::new(self.transport, output, core, self.write_timeout, &random);
         let input = match upgrade(&mut link, header, host, target).await {
             Ok(input) => input,
             Err(error) => {

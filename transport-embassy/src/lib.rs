@@ -20,7 +20,7 @@ pub mod loopback;
 
 pub use client::{ClientHandler, ClientRunner, ClientSession};
 pub use error::Error;
-pub use link::{BufferStorage, Buffers, OUTPUT_HEADROOM};
+pub use link::{BufferStorage, Buffers, MIN_OUTPUT_LEN, OUTPUT_HEADROOM, WRITE_TIMEOUT};
 pub use server::{Reject, ServerHandler, ServerRunner, ServerSession};
 pub use transport::Transport;
 pub use {protocol_core, ws_sansio};

@@ -8,7 +8,7 @@ use core::ops::Range;
 
 use embassy_futures::select::{Either3, select3};
 use embassy_time::Timer;
-use embedded_io_async::Error as _;
+use embedded_io_async::{Error as _, ErrorKind};
 use protocol_core::connection::{ClientConnection, Exit, ServerConnection};
 use protocol_core::{CallError, CodecSet, EncodeError, Event, Instant, MessageKind, Transmit};
 use ws_sansio::{CloseCode, Connection, FrameHeader, OpCode, RandomSource};
@@ -19,6 +19,18 @@ use crate::{Error, Transport, time};
 /// encodes a frame after it, and the header is written just in front, in place.
 pub const OUTPUT_HEADROOM: usize = ws_sansio::MAX_FRAME_HEADER_LEN;
 
+/// Smallest output buffer the runners take: the headroom and the longest frame the core
+/// composes on its own ([`MAX_CORE_FRAME_LEN`](protocol_core::limits::MAX_CORE_FRAME_LEN)),
+/// which also covers the HTTP upgrade messages. `run` refuses a smaller one at once
+/// ([`Error::Encode`](crate::Error::Encode)); [`BufferStorage`] refuses it at compile time.
+pub const MIN_OUTPUT_LEN: usize = OUTPUT_HEADROOM + protocol_core::limits::MAX_CORE_FRAME_LEN;
+
+/// Longest a write may take by default (`with_write_timeout` on the runners changes it): a
+/// write still blocked after this (the peer stopped reading and its window stayed shut) ends
+/// the connection, since the frame cannot be cut short and nothing else, timers included,
+/// runs while it waits. 10 s.
+pub const WRITE_TIMEOUT: embassy_time::Duration = embassy_time::Duration::from_secs(10);
+
 /// The memory of one connection, besides the socket's own receive and transmit buffers. All
 /// of it belongs to the caller; nothing is allocated.
 ///
@@ -26,7 +38,7 @@ pub const OUTPUT_HEADROOM: usize = ws_sansio::MAX_FRAME_HEADER_LEN;
 /// |---|---|---|
 /// | `header` | the HTTP upgrade's header section; after the handshake, each chunk read from the socket | the longest upgrade request or answer accepted (larger: HTTP 431 / an error); 512 bytes fit browsers' usual requests |
 /// | `message` | one incoming WebSocket message, reassembled | the largest message accepted; a larger one closes the connection with 1009 |
-/// | `output` | one outgoing frame: [`OUTPUT_HEADROOM`] bytes of frame header, then the frame the core encodes; also the HTTP upgrade request or answer | `OUTPUT_HEADROOM` + the largest frame sent (and at least 256 bytes for the HTTP messages) |
+/// | `output` | one outgoing frame: [`OUTPUT_HEADROOM`] bytes of frame header, then the frame the core encodes; also the HTTP upgrade request or answer | `OUTPUT_HEADROOM` + the largest frame sent, and at least [`MIN_OUTPUT_LEN`] (409 bytes) |
 #[derive(Debug)]
 pub struct Buffers<'a> {
     /// The HTTP header section, then socket reads.
@@ -50,6 +62,12 @@ impl<const HEADER: usize, const MESSAGE: usize, const OUTPUT: usize>
 {
     /// Zeroed storage.
     pub const fn new() -> Self {
+        const {
+            assert!(
+                OUTPUT >= MIN_OUTPUT_LEN,
+                "the output buffer must hold at least MIN_OUTPUT_LEN bytes"
+            );
+        }
         Self {
             header: [0; HEADER],
             message: [0; MESSAGE],
@@ -158,6 +176,8 @@ pub(crate) struct Link<'a, T, C, M> {
     pub(crate) output: &'a mut [u8],
     pub(crate) core: C,
     pub(crate) mask: M,
+    /// How long one write may wait ([`WRITE_TIMEOUT`] unless the runner says otherwise).
+    pub(crate) write_timeout: embassy_time::Duration,
     /// The transport failed or ended: nothing more is read or written.
     pub(crate) done: bool,
     /// A close asked for inside a callback, for the WebSocket layer: its code and the length
@@ -204,6 +224,10 @@ where
     loop {
         link.drain(ws).await;
         exit = link.deliver_events(role).await.or(exit);
+        if link.close.is_some() {
+            // A close asked for in an event callback goes out now, not after the next input.
+            link.drain(ws).await;
+        }
         // The server closes TCP once the closing handshake is over; the client waits for
         // that (the stream ends) or for its close deadline.
         if link.done || ws.should_close_transport() {
@@ -273,29 +297,42 @@ pub(crate) enum Wake {
 }
 
 impl<'a, T: Transport, C: Core, M: Masking> Link<'a, T, C, M> {
-    pub(crate) fn new(transport: &'a mut T, output: &'a mut [u8], core: C, mask: M) -> Self {
+    pub(crate) fn new(
+        transport: &'a mut T,
+        output: &'a mut [u8],
+        core: C,
+        write_timeout: embassy_time::Duration,
+        mask: M,
+    ) -> Self {
         Self {
             transport,
             output,
             core,
             mask,
+            write_timeout,
             done: false,
             close: None,
         }
     }
 
-    /// Writes `output[range]` whole (never cancelled midway).
+    /// Writes `output[range]` whole. A write is never cancelled midway, except by the write
+    /// timeout, which ends the connection (the stream is cut mid-frame).
     pub(crate) async fn write(&mut self, range: Range<usize>) -> Result<(), Error> {
         if self.done {
             return Err(Error::Closed);
         }
         let bytes = self.output.get(range).unwrap_or_default();
-        if let Err(error) = self.transport.write_all(bytes).await {
-            warn!("transport write failed: {}", error.kind());
-            self.done = true;
-            return Err(Error::Transport(error.kind()));
-        }
-        Ok(())
+        let kind =
+            match embassy_time::with_timeout(self.write_timeout, self.transport.write_all(bytes))
+                .await
+            {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(error)) => error.kind(),
+                Err(_) => ErrorKind::TimedOut,
+            };
+        warn!("transport write failed: {}", kind);
+        self.done = true;
+        Err(Error::Transport(kind))
     }
 
     /// Sends what a core command returned: a data message is framed in place and written;
@@ -358,7 +395,11 @@ impl<'a, T: Transport, C: Core, M: Masking> Link<'a, T, C, M> {
                 Ok(Some(transmit)) => transmit,
                 Ok(None) => break,
                 Err(error) => {
+                    // It stays queued, and everything behind it (the core's close too)
+                    // would wait for good: end the connection instead. Unreachable with an
+                    // output buffer of `MIN_OUTPUT_LEN`.
                     error!("output buffer too small for the core's frame: {}", error);
+                    self.done = true;
                     break;
                 }
             };

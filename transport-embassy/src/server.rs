@@ -243,6 +243,7 @@ pub struct ServerRunner<
     transport: &'a mut T,
     buffers: Buffers<'a>,
     config: Config,
+    write_timeout: embassy_time::Duration,
     codec: PhantomData<W>,
 }
 
@@ -256,8 +257,18 @@ impl<'a, T: Transport, W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
             transport,
             buffers,
             config,
+            write_timeout: crate::WRITE_TIMEOUT,
             codec: PhantomData,
         }
+    }
+
+    /// How long one write may wait for the peer to take bytes (default
+    /// [`WRITE_TIMEOUT`](crate::WRITE_TIMEOUT)); a write still blocked after it ends the
+    /// connection.
+    #[must_use]
+    pub const fn with_write_timeout(mut self, timeout: embassy_time::Duration) -> Self {
+        self.write_timeout = timeout;
+        self
     }
 
     /// Runs the connection to its end and shuts the transport down (the caller may then
@@ -273,9 +284,15 @@ impl<'a, T: Transport, W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
             message,
             output,
         } = self.buffers;
+        if output.len() < crate::MIN_OUTPUT_LEN {
+            let needed = crate::MIN_OUTPUT_LEN;
+            return Err(Error::Encode(ws_sansio::EncodeError::BufferTooSmall {
+                needed,
+            }));
+        }
         let close_timeout = self.config.close_timeout;
         let core = ServerConnection::<W, IN_FLIGHT, QUEUE>::new(time::now(), self.config);
-        let mut link = Link::new(self.transport, output, core, NoMask);
+        let mut link = Link::new(self.transport, output, core, self.write_timeout, NoMask);
         let input = match upgrade(&mut link, header, handler).await {
             Ok(input) => input,
             Err(error) => {

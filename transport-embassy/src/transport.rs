@@ -9,7 +9,8 @@ use embedded_io_async::{Read, Write};
 /// The runner waits on [`Read::read`] together with a timer and the handler's
 /// [`wait`](crate::ServerHandler::wait), so `read` must be cancel-safe (dropping it before it
 /// completes loses no bytes), as embassy-net's [`TcpSocket::read`] is. Writes are never
-/// cancelled: a frame is always written whole.
+/// cancelled for another input: a frame is always written whole, unless the write timeout
+/// ([`WRITE_TIMEOUT`](crate::WRITE_TIMEOUT)) expires, which ends the connection.
 // The runners are single-task state machines on single-threaded executors: no `Send` bound.
 #[allow(async_fn_in_trait)]
 pub trait Transport: Read + Write {
