@@ -185,5 +185,6 @@ async fn a_panicking_free_form_handler_is_counted() {
     );
     close(&mut client, 1000).await;
     let stats = server.stop().await.stats();
-    assert_eq!((stats.errors, stats.panics), (1, 1));
+    // Two messages handed to handlers, one of them failed.
+    assert_eq!((stats.requests, stats.errors, stats.panics), (2, 1, 1));
 }

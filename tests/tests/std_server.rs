@@ -140,6 +140,27 @@ async fn plain_http_routes_share_the_port() {
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["open"], 0);
+    // Every counter of `Stats`, as the README lists them.
+    for counter in [
+        "tcp_accepted",
+        "tcp_refused",
+        "accept_errors",
+        "http_requests",
+        "connections",
+        "requests",
+        "errors",
+        "panics",
+        "bytes_in",
+        "bytes_out",
+        "handshakes_rejected",
+        "events_dropped",
+        "slow_reader_closes",
+        "rate_limit_closes",
+        "exits",
+    ] {
+        assert!(health[counter].is_u64(), "{counter} in {health}");
+    }
+    assert!(health["closes"].is_object());
     let (status, _) = http_get(&server, "/nope").await;
     assert_eq!(status, 404);
     let (status, body) = http_get(&server, "/ws").await;
@@ -479,6 +500,27 @@ async fn closing_during_the_enter_hook_cancels_it_and_completes_the_handshake() 
     // Clean: the client's answer was read (a close that times out is not clean).
     assert_eq!((how.code, how.clean), (Some(4000), true));
     server.stop().await;
+}
+
+/// A free-form app's enter hook runs, but its result is not sent as an envelope `init`
+/// event (free-form apps do not speak the envelope), and its messages count as requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_free_form_app_sends_no_envelope_frames_from_its_enter_hook() {
+    async fn hello(_: serde_json::Value) -> Result<String, HandlerError> {
+        Ok("hi".into())
+    }
+    let app = App::<()>::new("/ws")
+        .enter(|| async { Ok::<_, HandlerError>("hello") })
+        .dispatch_by(protocol_core::dispatch::Discriminator::whole("action"))
+        .on("hello", hello);
+    let server = TestServer::start(app, ServerConfig::new()).await;
+    let mut client = connect(&server.url("/ws")).await.unwrap();
+    send_text(&mut client, r#"{"action":"hello"}"#).await;
+    assert_eq!(recv_data(&mut client).await, text("hi"));
+    close(&mut client, 1000).await;
+    drain(&mut client).await;
+    let stats = server.stop().await.stats();
+    assert_eq!((stats.requests, stats.errors), (1, 0));
 }
 
 /// Sends raw bytes and reads the whole answer (the server closes).

@@ -718,6 +718,7 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 return;
             }
             self.core.handle_pong(now);
+            self.tally.requests += 1;
             let future = free.start(&self.scope, kind == MessageKind::Binary, bytes);
             self.free
                 .get_or_insert_with(FuturesOrdered::new)
@@ -827,6 +828,18 @@ impl<C: Send + Sync + 'static> Driver<C> {
     }
 
     fn on_entered(&mut self, now: protocol_core::Instant, finished: Finished) {
+        if self.app.free.is_some() {
+            // Free-form apps do not speak the envelope: no `init` event, no error event.
+            match finished {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => warn!(%error, "enter hook failed"),
+                Err(panic) => {
+                    Counters::add(&self.shared.counters.panics, 1);
+                    warn!(panic = panic_message(&*panic), "enter hook panicked");
+                }
+            }
+            return;
+        }
         let result = match finished {
             Ok(Ok(Reply::Value(value))) => {
                 let data = Erased(&*value);
@@ -859,7 +872,11 @@ impl<C: Send + Sync + 'static> Driver<C> {
         }
     }
 
+    /// The envelope's `internal-error` event (nothing for a free-form app).
     fn send_internal_error_event(&mut self, now: protocol_core::Instant) {
+        if self.app.free.is_some() {
+            return;
+        }
         let body = ErrorCode::InternalError.body();
         match self.with_out(|core, out| core.send_error_event(now, &body, out)) {
             Ok(transmit) => self.push(transmit),

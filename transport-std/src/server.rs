@@ -784,12 +784,18 @@ fn healthz(shared: &Arc<Shared>) -> HttpResponse {
         .collect();
     let body = format!(
         concat!(
-            "{{\"status\":\"{}\",\"open\":{},\"connections\":{},\"requests\":{},",
+            "{{\"status\":\"{}\",\"tcp_accepted\":{},\"tcp_refused\":{},",
+            "\"accept_errors\":{},\"http_requests\":{},",
+            "\"open\":{},\"connections\":{},\"requests\":{},",
             "\"errors\":{},\"panics\":{},\"bytes_in\":{},\"bytes_out\":{},",
             "\"handshakes_rejected\":{},\"events_dropped\":{},\"slow_reader_closes\":{},",
-            "\"rate_limit_closes\":{},\"closes\":{{{}}}}}\n"
+            "\"rate_limit_closes\":{},\"exits\":{},\"closes\":{{{}}}}}\n"
         ),
         state,
+        stats.tcp_accepted,
+        stats.tcp_refused,
+        stats.accept_errors,
+        stats.http_requests,
         stats.open,
         stats.connections,
         stats.requests,
@@ -801,6 +807,7 @@ fn healthz(shared: &Arc<Shared>) -> HttpResponse {
         stats.events_dropped,
         stats.slow_reader_closes,
         stats.rate_limit_closes,
+        stats.exits,
         closes.join(","),
     );
     crate::app::http_response(status, "application/json", body)
