@@ -448,7 +448,10 @@ pub(crate) fn match_path(pattern: &str, path: &str) -> Option<Vec<(String, Strin
                     if s.is_empty() {
                         return None;
                     }
-                    params.push((name.to_string(), s.to_string()));
+                    // Percent-decoded, as query values are (`caf%C3%A9` is `café`); a segment
+                    // that does not decode to UTF-8 matches nothing.
+                    let value = percent_encoding::percent_decode_str(s).decode_utf8().ok()?;
+                    params.push((name.to_string(), value.into_owned()));
                 } else if p != s {
                     return None;
                 }
@@ -461,6 +464,17 @@ pub(crate) fn match_path(pattern: &str, path: &str) -> Option<Vec<(String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_parameters_are_percent_decoded() {
+        let got = match_path("/rooms/{name}/ws", "/rooms/caf%C3%A9%20au%20lait/ws");
+        assert_eq!(got, Some(vec![("name".into(), "café au lait".into())]));
+        assert_eq!(
+            match_path("/n/{n}", "/n/%37"),
+            Some(vec![("n".into(), "7".into())])
+        );
+        assert_eq!(match_path("/n/{n}", "/n/%FF"), None, "not UTF-8");
+    }
 
     #[test]
     fn paths() {

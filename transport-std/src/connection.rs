@@ -250,7 +250,10 @@ async fn finish<C>(
                     warn!("exit hook panicked");
                 }
             }
-            Err(error) => warn!(%error, "exit hook not run: extractor failed"),
+            Err(error) => warn!(
+                extractor = error.source,
+                "exit hook not run: extractor failed"
+            ),
         }
     }
     Counters::add(&shared.counters.exits, 1);

@@ -412,7 +412,12 @@ where
         self.handler
             .call_then(scope, data, |value| Ok(Reply::Value(Box::new(value))))
             .map_err(|error| {
-                tracing::warn!(endpoint = self.name, %error, "extractor failed");
+                // Only which extractor: its message may quote a query, header or cookie value.
+                tracing::warn!(
+                    endpoint = self.name,
+                    extractor = error.source,
+                    "extractor failed"
+                );
                 Failure::Internal
             })
     }
@@ -444,7 +449,12 @@ where
                 Ok(Reply::Raw(value.bytes))
             })
             .map_err(|error| {
-                tracing::warn!(endpoint = self.name, %error, "extractor failed");
+                // Only which extractor: its message may quote a query, header or cookie value.
+                tracing::warn!(
+                    endpoint = self.name,
+                    extractor = error.source,
+                    "extractor failed"
+                );
                 Failure::Internal
             })
     }

@@ -98,7 +98,10 @@ impl<'de> de::Deserializer<'de> for Value<'de> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        visitor.visit_enum(self.value.into_deserializer())
+        let variant: de::value::StrDeserializer<'de, Error> = self.value.into_deserializer();
+        visitor
+            .visit_enum(variant)
+            .map_err(|e| Error::custom(format_args!("`{}`: {e}", self.name)))
     }
 
     serde::forward_to_deserialize_any! {
@@ -162,6 +165,11 @@ mod tests {
         assert!(
             malformed.starts_with("`game_id`: expected an integer, got \"abc\""),
             "{malformed}"
+        );
+        let color = from_pairs::<Query>([("game_id", "1"), ("color", "green")]).unwrap_err();
+        assert!(
+            color.starts_with("`color`: unknown variant `green`"),
+            "{color}"
         );
         let twice = from_pairs::<Query>([("game_id", "1"), ("game_id", "2")]).unwrap_err();
         assert_eq!(twice, "duplicate field `game_id`");

@@ -938,11 +938,17 @@ async fn upgrade<C: Default + Send + Sync + 'static>(
                 }
                 Ok(Ok(future)) => Start::Enter(future),
                 Ok(Err(error)) if shared.config.profile() == Profile::Seed000 => {
-                    debug!(%error, "enter hook extractor failed; accepting (seed000 profile)");
+                    debug!(
+                        extractor = error.source,
+                        "enter hook extractor failed; accepting (seed000 profile)"
+                    );
                     Start::EnterFailed
                 }
                 Ok(Err(error)) => {
-                    debug!(%error, "enter hook extractor failed; refusing the handshake");
+                    debug!(
+                        extractor = error.source,
+                        "enter hook extractor failed; refusing the handshake"
+                    );
                     let _ = core.reject(time::now());
                     return refuse(text(StatusCode::BAD_REQUEST, format!("{error}\n")));
                 }
