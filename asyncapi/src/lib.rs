@@ -34,14 +34,7 @@ use serde_json::{Map, Value, json};
 const CHANNEL: &str = "quartet";
 
 /// The error codes the core itself sends (`docs/spec.md` §5).
-pub const CORE_ERROR_CODES: [ErrorCode; 6] = [
-    ErrorCode::ValidationError,
-    ErrorCode::InvalidEndpoint,
-    ErrorCode::InternalError,
-    ErrorCode::FrameTooLarge,
-    ErrorCode::Busy,
-    ErrorCode::Timeout,
-];
+pub const CORE_ERROR_CODES: [ErrorCode; 6] = ErrorCode::ALL;
 
 struct EndpointDoc {
     name: &'static str,

@@ -427,14 +427,7 @@ fn client_pending_bound_is_refused_to_the_caller() {
 #[test]
 fn the_core_composes_nothing_longer_than_max_core_frame_len() {
     use protocol_core::limits::{MAX_CORE_FRAME_LEN, MAX_ID_LEN};
-    for code in [
-        ErrorCode::ValidationError,
-        ErrorCode::InvalidEndpoint,
-        ErrorCode::InternalError,
-        ErrorCode::FrameTooLarge,
-        ErrorCode::Busy,
-        ErrorCode::Timeout,
-    ] {
+    for code in ErrorCode::ALL {
         assert!(
             code.reason().len() <= 27 && code.as_str().len() <= 16,
             "{code:?}"

@@ -192,18 +192,19 @@ impl ErrorCode {
         }
     }
 
+    /// Every code, in the order of `docs/spec.md` §5.
+    pub const ALL: [Self; 6] = [
+        Self::ValidationError,
+        Self::InvalidEndpoint,
+        Self::InternalError,
+        Self::FrameTooLarge,
+        Self::Busy,
+        Self::Timeout,
+    ];
+
     /// The code named by `text`, if it is one of these.
     pub fn from_code(text: &str) -> Option<Self> {
-        [
-            Self::ValidationError,
-            Self::InvalidEndpoint,
-            Self::InternalError,
-            Self::FrameTooLarge,
-            Self::Busy,
-            Self::Timeout,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == text)
+        Self::ALL.into_iter().find(|c| c.as_str() == text)
     }
 
     /// `{reason, code}`.

@@ -338,14 +338,7 @@ const TEXTS: [&str; 18] = [
     r#"{"id":"e\u0076","type":"event","kind":"k","data":1}"#,
     r#"{"type":"event","id":7,"kind":"k","data":null}"#,
 ];
-const ERROR_CODES: [ErrorCode; 6] = [
-    ErrorCode::ValidationError,
-    ErrorCode::InvalidEndpoint,
-    ErrorCode::InternalError,
-    ErrorCode::FrameTooLarge,
-    ErrorCode::Busy,
-    ErrorCode::Timeout,
-];
+const ERROR_CODES: [ErrorCode; 6] = ErrorCode::ALL;
 
 fn body(n: u8) -> ErrorBody<'static> {
     let (reason, code) = pick(&BODIES, n);
