@@ -523,6 +523,36 @@ async fn a_free_form_app_sends_no_envelope_frames_from_its_enter_hook() {
     assert_eq!((stats.requests, stats.errors), (1, 0));
 }
 
+/// `Cookies<T>` reads the handshake's cookies typed; a name sent twice (one cookie per
+/// matching path, as browsers send them) takes its first value instead of refusing the
+/// handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_cookies_take_the_first_of_a_repeated_name() {
+    #[derive(serde::Deserialize)]
+    struct Session {
+        session: String,
+        theme: Option<String>,
+    }
+    let app = App::<()>::new("/ws").raw(
+        "whoami",
+        |transport_std::extract::Cookies(c): transport_std::extract::Cookies<Session>,
+         _data: RawData| async move {
+            let answer = format!("[{:?},{:?}]", c.session, c.theme.unwrap_or_default());
+            Ok::<_, HandlerError>(RawData::new(transport_std::AnyCodec::Json, answer))
+        },
+    );
+    let server = TestServer::start(app, ServerConfig::new()).await;
+    let cookies = [("cookie", "session=specific; theme=dark; session=general")];
+    let mut client = connect_with(&server.url("/ws"), &cookies).await.unwrap();
+    send_text(&mut client, &request("w", "whoami", "null")).await;
+    assert_eq!(
+        recv_data(&mut client).await,
+        text(r#"{"id":"w","type":"response","data":["specific","dark"]}"#)
+    );
+    close(&mut client, 1000).await;
+    server.stop().await;
+}
+
 /// Sends raw bytes and reads the whole answer (the server closes).
 async fn raw_exchange(server: &TestServer, bytes: &[u8]) -> String {
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();

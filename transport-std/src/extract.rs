@@ -266,13 +266,23 @@ impl<C, T: DeserializeOwned> FromScope<C> for Headers<T> {
     }
 }
 
-/// The cookies, deserialized into `T`.
+/// The cookies, deserialized into `T`. A name sent twice (browsers send one cookie per
+/// matching path, the most specific first) takes its first value, as
+/// [`RequestInfo::cookie`] does.
 #[derive(Clone, Debug)]
 pub struct Cookies<T>(pub T);
 
 impl<C, T: DeserializeOwned> FromScope<C> for Cookies<T> {
     fn from_scope(scope: &Scope<C>) -> Result<Self, ExtractError> {
-        from_pairs("cookies", scope.request.cookies()).map(Self)
+        let mut seen = Vec::new();
+        let first = scope.request.cookies().filter(|(name, _)| {
+            let new = !seen.contains(name);
+            if new {
+                seen.push(*name);
+            }
+            new
+        });
+        from_pairs("cookies", first).map(Self)
     }
 }
 
