@@ -240,12 +240,7 @@ impl<'a, T: Transport, W: CodecSet, R: RandomSource, const PENDING: usize>
             message,
             output,
         } = self.buffers;
-        if output.len() < crate::MIN_OUTPUT_LEN {
-            let needed = crate::MIN_OUTPUT_LEN;
-            return Err(Error::Encode(ws_sansio::EncodeError::BufferTooSmall {
-                needed,
-            }));
-        }
+        link::check_output_len(output)?;
         let close_timeout = self.config.close_timeout;
         let random = RefCell::new(self.random);
         let core = ClientConnection::<W, PENDING>::new(time::now(), self.config);

@@ -25,6 +25,17 @@ pub const OUTPUT_HEADROOM: usize = ws_sansio::MAX_FRAME_HEADER_LEN;
 /// ([`Error::Encode`](crate::Error::Encode)); [`BufferStorage`] refuses it at compile time.
 pub const MIN_OUTPUT_LEN: usize = OUTPUT_HEADROOM + protocol_core::limits::MAX_CORE_FRAME_LEN;
 
+/// Refuses an output buffer smaller than [`MIN_OUTPUT_LEN`], before anything is sent.
+pub(crate) fn check_output_len(output: &[u8]) -> Result<(), Error> {
+    if output.len() < MIN_OUTPUT_LEN {
+        let needed = MIN_OUTPUT_LEN;
+        return Err(Error::Encode(ws_sansio::EncodeError::BufferTooSmall {
+            needed,
+        }));
+    }
+    Ok(())
+}
+
 /// Longest a write may take by default (`with_write_timeout` on the runners changes it): a
 /// write still blocked after this (the peer stopped reading and its window stayed shut) ends
 /// the connection, since the frame cannot be cut short and nothing else, timers included,

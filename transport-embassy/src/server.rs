@@ -284,12 +284,7 @@ impl<'a, T: Transport, W: CodecSet, const IN_FLIGHT: usize, const QUEUE: usize>
             message,
             output,
         } = self.buffers;
-        if output.len() < crate::MIN_OUTPUT_LEN {
-            let needed = crate::MIN_OUTPUT_LEN;
-            return Err(Error::Encode(ws_sansio::EncodeError::BufferTooSmall {
-                needed,
-            }));
-        }
+        link::check_output_len(output)?;
         let close_timeout = self.config.close_timeout;
         let core = ServerConnection::<W, IN_FLIGHT, QUEUE>::new(time::now(), self.config);
         let mut link = Link::new(self.transport, output, core, self.write_timeout, NoMask);

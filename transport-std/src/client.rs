@@ -915,9 +915,8 @@ impl Connection {
             // the close timeout. Data still waiting cannot follow a close frame.
             self.outgoing.clear();
             self.needs_flush = true;
-            let limit = self.session.config().close_timeout;
+            let limit = time::to_std_duration(self.session.config().close_timeout);
             let flushed = poll_fn(|cx| self.poll_write(cx));
-            let limit = std::time::Duration::from_micros(limit.as_micros());
             let _ = tokio::time::timeout(limit, flushed).await;
         }
         ending
@@ -1044,8 +1043,7 @@ impl Connection {
             let _ = reply.send(Err(ClientError::Protocol(full.into())));
             return;
         }
-        let needed = data.len() + endpoint.len() + 64;
-        if needed > self.max_message_size + 64 {
+        if data.len() + endpoint.len() > self.max_message_size {
             let _ = reply.send(Err(ClientError::Protocol(format!(
                 "request of {} bytes over max_message_size ({})",
                 data.len(),
@@ -1053,6 +1051,8 @@ impl Connection {
             ))));
             return;
         }
+        // The envelope around the data takes well under 64 bytes.
+        let needed = data.len() + endpoint.len() + 64;
         if self.out.len() < needed {
             self.out.resize(needed, 0);
         }

@@ -194,7 +194,7 @@ async fn run_inner<C: Send + Sync + 'static>(pending: Pending<C>, shared: Arc<Sh
     if exit.initiator == Initiator::Peer && !driver.write_dead {
         // The answer to the peer's close frame is queued in tungstenite: send it. Data still
         // waiting cannot follow a close frame and is dropped.
-        let limit = std::time::Duration::from_micros(shared.config.core.close_timeout.as_micros());
+        let limit = time::to_std_duration(shared.config.core.close_timeout);
         let _ = Box::pin(tokio::time::timeout(limit, driver.ws.flush())).await;
     }
     let Driver {
@@ -742,13 +742,8 @@ impl<C: Send + Sync + 'static> Driver<C> {
                 let started = std::panic::catch_unwind(AssertUnwindSafe(|| {
                     route.start(&self.scope, request.codec, request.data)
                 }));
-                let started = started.unwrap_or_else(|panic| {
-                    Counters::add(&self.shared.counters.panics, 1);
-                    warn!(panic = panic_message(&*panic), "handler panicked");
-                    Err(Failure::Internal)
-                });
                 match started {
-                    Ok(future) => {
+                    Ok(Ok(future)) => {
                         let mut running = Running { seq, token, future };
                         // Most handlers finish without waiting: poll once here and answer
                         // at once. One that waits runs on in `handlers`, which polls it
@@ -768,7 +763,9 @@ impl<C: Send + Sync + 'static> Driver<C> {
                                 .push(running),
                         }
                     }
-                    Err(failure) => self.complete(now, seq, token, Outcome::Fail(failure)),
+                    Ok(Err(failure)) => self.complete(now, seq, token, Outcome::Fail(failure)),
+                    // As a panic inside the handler's future.
+                    Err(panic) => self.finished(now, seq, token, Err(panic)),
                 }
             }
             Ok(ServerReceived::Refused(refusal)) => {

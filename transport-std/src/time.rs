@@ -34,6 +34,11 @@ pub fn to_tokio(at: Instant) -> tokio::time::Instant {
         .unwrap_or_else(|| epoch() + std::time::Duration::from_secs(30 * 365 * 86_400))
 }
 
+/// The core's [`Duration`](protocol_core::Duration) as a `std` duration.
+pub fn to_std_duration(d: protocol_core::Duration) -> std::time::Duration {
+    std::time::Duration::from_micros(d.as_micros())
+}
+
 /// A `std` duration as the core's [`Duration`](protocol_core::Duration).
 pub fn to_core_duration(d: std::time::Duration) -> protocol_core::Duration {
     protocol_core::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
